@@ -1,0 +1,214 @@
+//go:build cgo && !quarry_nonative
+
+package bindings
+
+/*
+#cgo CFLAGS: -I${SRCDIR}/../native/include
+#cgo LDFLAGS: -L${SRCDIR}/../build/lib -Wl,--start-group -lquarry -lllama -lggml -lggml-cpu -lggml-base -Wl,--end-group -lstdc++ -lm -lpthread -ldl
+#include <stdlib.h>
+#include "quarry.h"
+*/
+import "C"
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+	"unsafe"
+)
+
+const errLen = 1024
+
+// Available reports whether the native core is linked in.
+const Available = true
+
+// Model is a loaded GGUF model.
+type Model struct {
+	mu   sync.RWMutex
+	p    *C.quarry_model
+	info Info
+	path string
+}
+
+func cerr(buf []C.char) string { return C.GoString(&buf[0]) }
+
+// Load loads the GGUF model at path.
+func Load(path string, p Params) (*Model, error) {
+	cp := C.quarry_model_default_params()
+	cp.n_threads = C.int32_t(p.Threads)
+	cp.n_workers = C.int32_t(p.Workers)
+	cp.max_batch_tokens = C.int32_t(p.MaxBatchTokens)
+	cp.pooling = C.int32_t(p.Pooling)
+	cp.impl = C.int32_t(p.Impl)
+	cp.gelu = C.int32_t(p.GELU)
+	cpath := C.CString(path)
+	defer C.free(unsafe.Pointer(cpath))
+	buf := make([]C.char, errLen)
+	h := C.quarry_model_load(cpath, &cp, &buf[0], errLen)
+	if h == nil {
+		return nil, &Error{Op: "load " + path, Code: CodeArg, Msg: cerr(buf)}
+	}
+	var ci C.quarry_model_info
+	C.quarry_model_get_info(h, &ci)
+	m := &Model{p: h, path: path, info: Info{
+		Arch:        C.GoString(&ci.arch[0]),
+		Kind:        Kind(ci.kind),
+		Pooling:     Pooling(ci.pooling),
+		Dim:         int(ci.n_embd),
+		Layers:      int(ci.n_layer),
+		Heads:       int(ci.n_head),
+		FFN:         int(ci.n_ff),
+		Vocab:       int(ci.n_vocab),
+		MaxTokens:   int(ci.n_ctx_train),
+		TokenTypes:  int(ci.n_token_types),
+		NumLabels:   int(ci.n_cls_out),
+		WeightType:  int(ci.weight_type),
+		Impl:        Impl(ci.impl),
+		Threads:     int(ci.n_threads),
+		Params:      int64(ci.n_params),
+		Tensors:     int64(ci.n_tensors),
+		WeightBytes: int64(ci.weight_bytes),
+	}}
+	return m, nil
+}
+
+// Info returns the model's description.
+func (m *Model) Info() Info { return m.info }
+
+// Path returns the file the model was loaded from.
+func (m *Model) Path() string { return m.path }
+
+// Close frees the native model. It waits for calls in flight and is idempotent.
+func (m *Model) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.p != nil {
+		C.quarry_model_free(m.p)
+		m.p = nil
+	}
+	return nil
+}
+
+func checkPacked(ids, types, seqStart []int32) (int, error) {
+	if len(seqStart) == 0 {
+		return 0, nil
+	}
+	n := len(seqStart) - 1
+	if n < 0 {
+		return 0, fmt.Errorf("seqStart is empty")
+	}
+	if int(seqStart[0]) < 0 || int(seqStart[n]) > len(ids) {
+		return 0, fmt.Errorf("seqStart spans [%d, %d) but there are %d ids", seqStart[0], seqStart[n], len(ids))
+	}
+	if types != nil && len(types) != len(ids) {
+		return 0, fmt.Errorf("%d token types for %d ids", len(types), len(ids))
+	}
+	for i := 0; i < n; i++ {
+		if seqStart[i+1] < seqStart[i] {
+			return 0, fmt.Errorf("seqStart decreases at sequence %d", i)
+		}
+	}
+	return n, nil
+}
+
+func ptr32(a []int32) *C.int32_t {
+	if len(a) == 0 {
+		return nil
+	}
+	return (*C.int32_t)(unsafe.Pointer(&a[0]))
+}
+
+// Embed encodes packed sequences: sequence i is ids[seqStart[i]:seqStart[i+1]]
+// (types alike; nil types = all 0). It returns len(seqStart)-1 vectors of
+// Info().Dim floats back to back, and how many inputs were truncated.
+func (m *Model) Embed(ids, types, seqStart []int32, normalize bool) ([]float32, int, error) {
+	n, err := checkPacked(ids, types, seqStart)
+	if err != nil {
+		return nil, 0, &Error{Op: "embed", Code: CodeArg, Msg: err.Error()}
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.p == nil {
+		return nil, 0, ErrClosed
+	}
+	if n == 0 {
+		return nil, 0, nil
+	}
+	out := make([]float32, n*m.info.Dim)
+	var ntr C.int32_t
+	buf := make([]C.char, errLen)
+	norm := C.int32_t(0)
+	if normalize {
+		norm = 1
+	}
+	rc := C.quarry_embed(m.p, ptr32(ids), ptr32(types), ptr32(seqStart), C.int32_t(n), norm,
+		(*C.float)(unsafe.Pointer(&out[0])), &ntr, &buf[0], errLen)
+	runtime.KeepAlive(ids)
+	runtime.KeepAlive(types)
+	runtime.KeepAlive(seqStart)
+	if rc != 0 {
+		return nil, 0, &Error{Op: "embed", Code: int(rc), Msg: cerr(buf)}
+	}
+	return out, int(ntr), nil
+}
+
+// Rerank scores packed pair sequences with a cross-encoder: NumLabels raw
+// logits per sequence, back to back.
+func (m *Model) Rerank(ids, types, seqStart []int32) ([]float32, int, error) {
+	n, err := checkPacked(ids, types, seqStart)
+	if err != nil {
+		return nil, 0, &Error{Op: "rerank", Code: CodeArg, Msg: err.Error()}
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.p == nil {
+		return nil, 0, ErrClosed
+	}
+	if m.info.NumLabels == 0 {
+		return nil, 0, &Error{Op: "rerank", Code: CodeModel, Msg: "this model is a bi-encoder (no classifier head): rerank needs a cross-encoder"}
+	}
+	if n == 0 {
+		return nil, 0, nil
+	}
+	out := make([]float32, n*m.info.NumLabels)
+	var ntr C.int32_t
+	buf := make([]C.char, errLen)
+	rc := C.quarry_rerank(m.p, ptr32(ids), ptr32(types), ptr32(seqStart), C.int32_t(n),
+		(*C.float)(unsafe.Pointer(&out[0])), &ntr, &buf[0], errLen)
+	runtime.KeepAlive(ids)
+	runtime.KeepAlive(types)
+	runtime.KeepAlive(seqStart)
+	if rc != 0 {
+		return nil, 0, &Error{Op: "rerank", Code: int(rc), Msg: cerr(buf)}
+	}
+	return out, int(ntr), nil
+}
+
+// RowSize is the byte size of a row of n elements of ggml type t, or -1.
+func RowSize(t int, n int64) int64 { return int64(C.quarry_row_size(C.int32_t(t), C.int64_t(n))) }
+
+// Quantize converts rows×cols floats to ggml type t with ggml's own routine.
+func Quantize(t int, src []float32, rows, cols int) ([]byte, error) {
+	if rows < 0 || cols <= 0 || len(src) != rows*cols {
+		return nil, fmt.Errorf("quantize: %d floats for %d x %d", len(src), rows, cols)
+	}
+	rs := RowSize(t, int64(cols))
+	if rs < 0 {
+		return nil, fmt.Errorf("quantize: type %d cannot hold rows of %d", t, cols)
+	}
+	dst := make([]byte, rs*int64(rows))
+	if rows == 0 {
+		return dst, nil
+	}
+	buf := make([]C.char, errLen)
+	w := C.quarry_quantize(C.int32_t(t), (*C.float)(unsafe.Pointer(&src[0])), unsafe.Pointer(&dst[0]),
+		C.int64_t(rows), C.int64_t(cols), &buf[0], errLen)
+	runtime.KeepAlive(src)
+	if w < 0 {
+		return nil, &Error{Op: "quantize", Code: int(w), Msg: cerr(buf)}
+	}
+	return dst[:w], nil
+}
+
+// SystemInfo lists the CPU features the kernels were built with.
+func SystemInfo() string { return C.GoString(C.quarry_system_info()) }

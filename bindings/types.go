@@ -1,0 +1,141 @@
+// Package bindings is quarry's only cgo package: a thin, safe Go wrapper
+// over the native core's C API (native/include/quarry.h).
+//
+// A *Model is safe for concurrent use: the native core keeps Params.Workers
+// compute contexts and each call takes one (calls beyond that wait). Close
+// waits for calls in flight, frees the native model and is idempotent; calls
+// after Close return ErrClosed. No C memory escapes to Go: outputs are Go
+// slices filled by C, errors come back through a buffer in the same call.
+//
+// Built with CGO_ENABLED=0 (or without the native libraries), every function
+// returns ErrNoNative.
+package bindings
+
+import "errors"
+
+// Pooling selects how token states become one vector (llama.cpp numbering).
+type Pooling int32
+
+// Pooling modes.
+const (
+	PoolingFromModel Pooling = -1
+	PoolingNone      Pooling = 0
+	PoolingMean      Pooling = 1
+	PoolingCLS       Pooling = 2
+	PoolingLast      Pooling = 3
+	PoolingRank      Pooling = 4
+)
+
+func (p Pooling) String() string {
+	switch p {
+	case PoolingFromModel:
+		return "from-model"
+	case PoolingNone:
+		return "none"
+	case PoolingMean:
+		return "mean"
+	case PoolingCLS:
+		return "cls"
+	case PoolingLast:
+		return "last"
+	case PoolingRank:
+		return "rank"
+	}
+	return "unknown"
+}
+
+// Kind tells bi-encoders from cross-encoders.
+type Kind int32
+
+// Model kinds.
+const (
+	BiEncoder    Kind = 1
+	CrossEncoder Kind = 2
+)
+
+func (k Kind) String() string {
+	switch k {
+	case BiEncoder:
+		return "bi-encoder"
+	case CrossEncoder:
+		return "cross-encoder"
+	}
+	return "unknown"
+}
+
+// Impl selects the encoder implementation.
+type Impl int32
+
+// Implementations.
+const (
+	ImplGraph Impl = 0 // quarry's own batched ggml graph
+	ImplLlama Impl = 1 // llama.cpp's llama_encode, one sequence per call
+)
+
+// GELU selects the activation of the graph implementation.
+type GELU int32
+
+// GELU forms.
+const (
+	GELUErf  GELU = 0 // exact, as Hugging Face
+	GELUTanh GELU = 1 // tanh approximation, as llama.cpp
+)
+
+// Params configure Load. The zero value is not valid; start from DefaultParams.
+type Params struct {
+	Threads        int // compute threads per worker; 0 = all cores
+	Workers        int // concurrent compute contexts; 0 = 1
+	MaxBatchTokens int // padded tokens per graph evaluation; 0 = 4096
+	Pooling        Pooling
+	Impl           Impl
+	GELU           GELU
+}
+
+// DefaultParams returns all cores, one worker, pooling from the model, the
+// own graph and exact GELU.
+func DefaultParams() Params {
+	return Params{Pooling: PoolingFromModel, Impl: ImplGraph, GELU: GELUErf}
+}
+
+// Info describes a loaded model.
+type Info struct {
+	Arch        string
+	Kind        Kind
+	Pooling     Pooling
+	Dim         int // embedding dimension (hidden size)
+	Layers      int
+	Heads       int
+	FFN         int
+	Vocab       int
+	MaxTokens   int // positions; longer inputs are truncated
+	TokenTypes  int
+	NumLabels   int // rerank outputs per pair (0 for bi-encoders)
+	WeightType  int // ggml type of the layer weights
+	Impl        Impl
+	Threads     int
+	Params      int64
+	Tensors     int64
+	WeightBytes int64
+}
+
+// Error is returned by the native core. Code is the C return code.
+type Error struct {
+	Op   string
+	Code int
+	Msg  string
+}
+
+func (e *Error) Error() string { return e.Op + ": " + e.Msg }
+
+// Return codes of the native core.
+const (
+	CodeArg     = -1
+	CodeModel   = -2
+	CodeCompute = -3
+)
+
+// ErrClosed is returned by calls on a closed model.
+var ErrClosed = errors.New("bindings: model is closed")
+
+// ErrNoNative is returned when quarry was built without the native core.
+var ErrNoNative = errors.New("quarry was built without the native core (CGO_ENABLED=0 or no native libraries): rebuild with `make`")

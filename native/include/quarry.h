@@ -1,0 +1,138 @@
+/*
+ * quarry.h — the native core of quarry: BERT bi-encoders and cross-encoders
+ * from GGUF files, run by quarry's own batched ggml graph (or, as a second
+ * implementation, by llama.cpp), plus the kernels the search engine needs.
+ *
+ * Conventions
+ *  - Opaque handles; every function that can fail takes `char *err, size_t
+ *    err_len` and writes a NUL-terminated message there on failure (the
+ *    buffer may be NULL). There is no global "last error".
+ *  - Outputs are allocated by the caller. Nothing allocated here is handed
+ *    back except the model handle, freed by quarry_model_free.
+ *  - No C++ exception crosses this boundary; invalid arguments are reported,
+ *    never asserted.
+ *  - Tokenization is the caller's (quarry tokenizes in Go, exactly as Hugging
+ *    Face does). Sequences are passed as token ids and token types, packed
+ *    back to back; seq_start holds n_seq+1 offsets into them.
+ *  - A quarry_model may be used from several threads at once: each call takes
+ *    one of params.n_workers compute contexts (waiting while all are busy).
+ */
+#ifndef QUARRY_H
+#define QUARRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define QUARRY_API_VERSION 1
+
+/* Return codes. */
+#define QUARRY_OK 0
+#define QUARRY_ERR_ARG -1      /* invalid argument */
+#define QUARRY_ERR_MODEL -2    /* the model cannot do this (e.g. rerank on a bi-encoder) */
+#define QUARRY_ERR_COMPUTE -3  /* allocation or computation failed */
+
+/* Pooling, numbered as llama.cpp's llama_pooling_type. */
+#define QUARRY_POOLING_FROM_MODEL -1
+#define QUARRY_POOLING_NONE 0
+#define QUARRY_POOLING_MEAN 1
+#define QUARRY_POOLING_CLS 2
+#define QUARRY_POOLING_LAST 3
+#define QUARRY_POOLING_RANK 4
+
+/* Model kinds. */
+#define QUARRY_KIND_BI_ENCODER 1
+#define QUARRY_KIND_CROSS_ENCODER 2
+
+/* Implementations of the encoder. */
+#define QUARRY_IMPL_GRAPH 0 /* quarry's own batched ggml graph (default, fast) */
+#define QUARRY_IMPL_LLAMA 1 /* llama.cpp's llama_encode, one sequence per call, token types through input embeddings */
+
+/* GELU form used by QUARRY_IMPL_GRAPH. */
+#define QUARRY_GELU_ERF 0  /* exact, as Hugging Face BERT */
+#define QUARRY_GELU_TANH 1 /* tanh approximation, as llama.cpp's BERT graph */
+
+typedef struct quarry_model quarry_model;
+
+typedef struct quarry_model_params {
+    int32_t n_threads;        /* compute threads per worker; 0 = number of CPU cores */
+    int32_t n_workers;        /* concurrent compute contexts; 0 = 1 */
+    int32_t n_gpu_layers;     /* reserved for the GPU build; ignored on CPU */
+    int32_t max_batch_tokens; /* padded tokens per graph evaluation; 0 = default (4096) */
+    int32_t pooling;          /* QUARRY_POOLING_*; QUARRY_POOLING_FROM_MODEL = the GGUF's */
+    int32_t impl;             /* QUARRY_IMPL_* */
+    int32_t gelu;             /* QUARRY_GELU_* (graph implementation only) */
+} quarry_model_params;
+
+typedef struct quarry_model_info {
+    char arch[32];        /* general.architecture, e.g. "bert" */
+    int32_t kind;         /* QUARRY_KIND_* */
+    int32_t pooling;      /* effective pooling */
+    int32_t n_embd;       /* hidden size = embedding dimension */
+    int32_t n_layer;
+    int32_t n_head;
+    int32_t n_ff;
+    int32_t n_vocab;
+    int32_t n_ctx_train;  /* max positions: longer inputs are truncated */
+    int32_t n_token_types;
+    int32_t n_cls_out;    /* outputs per sequence of quarry_rerank (0 for bi-encoders) */
+    int32_t weight_type;  /* ggml type of the layer weights (0 F32, 1 F16, 8 Q8_0, ...) */
+    int32_t impl;
+    int32_t n_threads;
+    int64_t n_params;
+    int64_t n_tensors;
+    int64_t weight_bytes;
+} quarry_model_info;
+
+/* Defaults: all cores, one worker, pooling from the model, own graph, erf GELU. */
+quarry_model_params quarry_model_default_params(void);
+
+/* Loads a GGUF model. Returns NULL and fills err on failure. */
+quarry_model *quarry_model_load(const char *path, const quarry_model_params *params, char *err, size_t err_len);
+
+/* Frees the model; NULL is ignored. Must not race with calls on the model. */
+void quarry_model_free(quarry_model *model);
+
+/* Fills *out. Returns QUARRY_OK or an error code. */
+int quarry_model_get_info(const quarry_model *model, quarry_model_info *out);
+
+/*
+ * Embeds n_seq sequences. ids/types hold seq_start[n_seq] tokens; sequence i
+ * is ids[seq_start[i] .. seq_start[i+1]). Sequences longer than n_ctx_train
+ * are truncated (first n_ctx_train-1 tokens plus the last one, which keeps a
+ * final [SEP]); *n_truncated (may be NULL) receives how many were.
+ * out receives n_seq * n_embd floats, L2-normalized when normalize != 0.
+ * Pooling NONE is not accepted here (use a pooled model or override).
+ */
+int quarry_embed(quarry_model *model, const int32_t *ids, const int32_t *types, const int32_t *seq_start,
+                 int32_t n_seq, int32_t normalize, float *out, int32_t *n_truncated, char *err, size_t err_len);
+
+/*
+ * Scores n_seq (query, document) pair sequences with a cross-encoder (RANK
+ * pooling). scores receives n_seq * n_cls_out raw logits.
+ */
+int quarry_rerank(quarry_model *model, const int32_t *ids, const int32_t *types, const int32_t *seq_start,
+                  int32_t n_seq, float *scores, int32_t *n_truncated, char *err, size_t err_len);
+
+/*
+ * Quantizes nrows rows of n_per_row floats to ggml type `type` with ggml's own
+ * routine (e.g. 8 = Q8_0). dst must hold quarry_row_size(type, n_per_row) *
+ * nrows bytes. Returns the bytes written, or a negative error code.
+ */
+int64_t quarry_quantize(int32_t type, const float *src, void *dst, int64_t nrows, int64_t n_per_row, char *err,
+                        size_t err_len);
+
+/* Bytes of one row of n elements of ggml type `type`, or -1 if invalid. */
+int64_t quarry_row_size(int32_t type, int64_t n);
+
+/* A short description of the CPU features ggml was built with, e.g. "AVX2 FMA F16C". */
+const char *quarry_system_info(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* QUARRY_H */

@@ -1,0 +1,431 @@
+// quarry's own BERT encoder graph on ggml.
+//
+// Why not llama_decode: llama.cpp attends every token of a call to every token
+// in its KV cache and masks other sequences out afterwards, so a batch of many
+// sequences costs attention over the square of all their tokens. Here the
+// sequences of a batch are padded to one length L (they are sorted by length
+// first, so padding is small), the dense layers run as one matmul over all
+// B*L tokens, and attention is a batched matmul over [head_dim, L, heads, B]
+// with a padding mask: PyTorch's shape of work with ggml's kernels. Token
+// types, exact GELU and pooling (mean / CLS / last / rank head) are in the
+// graph.
+#include "internal.h"
+#include "kernels.h"
+
+#include "ggml-cpu.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <numeric>
+#include <thread>
+
+namespace quarry {
+
+namespace {
+
+constexpr int kMaxNodes = 8192;
+
+struct GgufCloser {
+    void operator()(gguf_context *g) const { gguf_free(g); }
+};
+
+int64_t key_int(gguf_context *g, const std::string &key, bool required, int64_t def = 0) {
+    int64_t id = gguf_find_key(g, key.c_str());
+    if (id < 0) {
+        if (required) fail(QUARRY_ERR_ARG, "metadata key %s is missing", key.c_str());
+        return def;
+    }
+    switch (gguf_get_kv_type(g, id)) {
+        case GGUF_TYPE_UINT8: return gguf_get_val_u8(g, id);
+        case GGUF_TYPE_INT8: return gguf_get_val_i8(g, id);
+        case GGUF_TYPE_UINT16: return gguf_get_val_u16(g, id);
+        case GGUF_TYPE_INT16: return gguf_get_val_i16(g, id);
+        case GGUF_TYPE_UINT32: return gguf_get_val_u32(g, id);
+        case GGUF_TYPE_INT32: return gguf_get_val_i32(g, id);
+        case GGUF_TYPE_UINT64: return (int64_t)gguf_get_val_u64(g, id);
+        case GGUF_TYPE_INT64: return gguf_get_val_i64(g, id);
+        default: fail(QUARRY_ERR_ARG, "metadata key %s is not an integer", key.c_str());
+    }
+}
+
+float key_float(gguf_context *g, const std::string &key, float def) {
+    int64_t id = gguf_find_key(g, key.c_str());
+    if (id < 0) return def;
+    switch (gguf_get_kv_type(g, id)) {
+        case GGUF_TYPE_FLOAT32: return gguf_get_val_f32(g, id);
+        case GGUF_TYPE_FLOAT64: return (float)gguf_get_val_f64(g, id);
+        default: fail(QUARRY_ERR_ARG, "metadata key %s is not a float", key.c_str());
+    }
+}
+
+std::string shape_str(const ggml_tensor *t) {
+    char b[96];
+    snprintf(b, sizeof b, "[%lld, %lld, %lld, %lld]", (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2],
+             (long long)t->ne[3]);
+    return b;
+}
+
+ggml_tensor *get(ggml_context *ctx, const std::string &name, bool required, int64_t ne0, int64_t ne1 = 1) {
+    ggml_tensor *t = ggml_get_tensor(ctx, name.c_str());
+    if (!t) {
+        if (required) fail(QUARRY_ERR_ARG, "tensor %s is missing", name.c_str());
+        return nullptr;
+    }
+    if (t->ne[0] != ne0 || t->ne[1] != ne1 || t->ne[2] != 1 || t->ne[3] != 1) {
+        fail(QUARRY_ERR_ARG, "tensor %s has shape %s, want [%lld, %lld]", name.c_str(), shape_str(t).c_str(),
+             (long long)ne0, (long long)ne1);
+    }
+    return t;
+}
+
+}  // namespace
+
+Weights::~Weights() {
+    if (buf) ggml_backend_buffer_free(buf);
+    if (ctx) ggml_free(ctx);
+}
+
+void load_graph_model(quarry_model *m) {
+    const char *path = m->path.c_str();
+    FILE *fp = fopen(path, "rb");
+    if (!fp) fail(QUARRY_ERR_ARG, "%s: cannot open: %s", path, strerror(errno));
+    std::unique_ptr<FILE, int (*)(FILE *)> file(fp, fclose);
+    char magic[4] = {0};
+    if (fread(magic, 1, 4, fp) != 4 || memcmp(magic, "GGUF", 4) != 0) fail(QUARRY_ERR_ARG, "%s: not a GGUF file", path);
+    fseeko(fp, 0, SEEK_END);
+    const int64_t file_size = ftello(fp);
+
+    auto w = std::make_unique<Weights>();
+    gguf_init_params gp{};
+    gp.no_alloc = true;
+    gp.ctx = &w->ctx;
+    std::unique_ptr<gguf_context, GgufCloser> g(gguf_init_from_file(path, gp));
+    if (!g) fail(QUARRY_ERR_ARG, "%s: invalid or truncated GGUF file", path);
+
+    Hparams &hp = m->hp;
+    int64_t aid = gguf_find_key(g.get(), "general.architecture");
+    if (aid < 0 || gguf_get_kv_type(g.get(), aid) != GGUF_TYPE_STRING)
+        fail(QUARRY_ERR_ARG, "%s: general.architecture is missing", path);
+    hp.arch = gguf_get_val_str(g.get(), aid);
+    if (hp.arch != "bert")
+        fail(QUARRY_ERR_ARG, "%s: architecture %s is not supported (quarry runs BERT encoders: bert)", path,
+             hp.arch.c_str());
+    const std::string a = hp.arch;
+    hp.n_embd = (int32_t)key_int(g.get(), a + ".embedding_length", true);
+    hp.n_layer = (int32_t)key_int(g.get(), a + ".block_count", true);
+    hp.n_head = (int32_t)key_int(g.get(), a + ".attention.head_count", true);
+    hp.n_ff = (int32_t)key_int(g.get(), a + ".feed_forward_length", true);
+    hp.n_ctx_train = (int32_t)key_int(g.get(), a + ".context_length", true);
+    hp.eps = key_float(g.get(), a + ".attention.layer_norm_epsilon", 1e-12f);
+    hp.pooling_file = (int32_t)key_int(g.get(), a + ".pooling_type", false, -1);
+    {
+        int64_t id = gguf_find_key(g.get(), (a + ".attention.causal").c_str());
+        if (id >= 0 && gguf_get_kv_type(g.get(), id) == GGUF_TYPE_BOOL && gguf_get_val_bool(g.get(), id))
+            fail(QUARRY_ERR_ARG, "%s: causal attention is not a BERT encoder", path);
+    }
+    if (hp.n_embd <= 0 || hp.n_layer <= 0 || hp.n_head <= 0 || hp.n_ff <= 0 || hp.n_ctx_train <= 0 ||
+        hp.n_embd > (1 << 16) || hp.n_layer > 1024 || hp.n_ff > (1 << 20) || hp.n_ctx_train > (1 << 20))
+        fail(QUARRY_ERR_ARG, "%s: implausible hyper-parameters (embd %d, layers %d, heads %d, ff %d, ctx %d)", path,
+             hp.n_embd, hp.n_layer, hp.n_head, hp.n_ff, hp.n_ctx_train);
+    if (hp.n_embd % hp.n_head != 0)
+        fail(QUARRY_ERR_ARG, "%s: %d heads do not divide the hidden size %d", path, hp.n_head, hp.n_embd);
+    if (!(hp.eps > 0 && hp.eps < 1)) fail(QUARRY_ERR_ARG, "%s: layer_norm_epsilon %g is invalid", path, hp.eps);
+
+    ggml_context *ctx = w->ctx;
+    ggml_tensor *te = ggml_get_tensor(ctx, "token_embd.weight");
+    if (!te) fail(QUARRY_ERR_ARG, "%s: tensor token_embd.weight is missing", path);
+    hp.n_vocab = (int32_t)te->ne[1];
+    const int64_t H = hp.n_embd;
+    try {
+        w->tok_embd = get(ctx, "token_embd.weight", true, H, hp.n_vocab);
+        ggml_tensor *tt = ggml_get_tensor(ctx, "token_types.weight");
+        hp.n_types = tt ? (int32_t)tt->ne[1] : 0;
+        if (tt) w->type_embd = get(ctx, "token_types.weight", true, H, hp.n_types);
+        w->pos_embd = get(ctx, "position_embd.weight", true, H, hp.n_ctx_train);
+        w->tok_norm_w = get(ctx, "token_embd_norm.weight", true, H);
+        w->tok_norm_b = get(ctx, "token_embd_norm.bias", true, H);
+        w->layers.resize(hp.n_layer);
+        for (int i = 0; i < hp.n_layer; i++) {
+            Layer &l = w->layers[i];
+            auto n = [i](const char *s) { return "blk." + std::to_string(i) + "." + s; };
+            l.wqkv = get(ctx, n("attn_qkv.weight"), false, H, 3 * H);
+            if (l.wqkv) {
+                l.bqkv = get(ctx, n("attn_qkv.bias"), true, 3 * H);
+            } else {
+                l.wq = get(ctx, n("attn_q.weight"), true, H, H);
+                l.bq = get(ctx, n("attn_q.bias"), true, H);
+                l.wk = get(ctx, n("attn_k.weight"), true, H, H);
+                l.bk = get(ctx, n("attn_k.bias"), true, H);
+                l.wv = get(ctx, n("attn_v.weight"), true, H, H);
+                l.bv = get(ctx, n("attn_v.bias"), true, H);
+            }
+            l.wo = get(ctx, n("attn_output.weight"), true, H, H);
+            l.bo = get(ctx, n("attn_output.bias"), false, H);
+            l.ln1_w = get(ctx, n("attn_output_norm.weight"), true, H);
+            l.ln1_b = get(ctx, n("attn_output_norm.bias"), true, H);
+            l.up_w = get(ctx, n("ffn_up.weight"), true, H, hp.n_ff);
+            l.up_b = get(ctx, n("ffn_up.bias"), false, hp.n_ff);
+            l.down_w = get(ctx, n("ffn_down.weight"), true, hp.n_ff, H);
+            l.down_b = get(ctx, n("ffn_down.bias"), false, H);
+            l.ln2_w = get(ctx, n("layer_output_norm.weight"), true, H);
+            l.ln2_b = get(ctx, n("layer_output_norm.bias"), true, H);
+        }
+        w->cls_w = get(ctx, "cls.weight", false, H, H);
+        if (w->cls_w) w->cls_b = get(ctx, "cls.bias", false, H);
+        ggml_tensor *co = ggml_get_tensor(ctx, "cls.output.weight");
+        if (co) {
+            hp.n_cls_out = (int32_t)co->ne[1];
+            w->cls_out_w = get(ctx, "cls.output.weight", true, H, hp.n_cls_out);
+            w->cls_out_b = get(ctx, "cls.output.bias", false, hp.n_cls_out);
+        }
+    } catch (const Error &e) {
+        fail(e.code, "%s: %s", path, e.what());
+    }
+    // Norm and bias vectors are used by ggml_add/ggml_mul, which need F32 here.
+    for (ggml_tensor *t = ggml_get_first_tensor(ctx); t; t = ggml_get_next_tensor(ctx, t)) {
+        if (ggml_n_dims(t) == 1 && t->type != GGML_TYPE_F32)
+            fail(QUARRY_ERR_ARG, "%s: tensor %s is %s; 1-D tensors must be F32", path, t->name, ggml_type_name(t->type));
+    }
+    w->weight_type = w->layers[0].wo->type;
+
+    // Allocate every tensor in one CPU buffer and read the data section.
+    w->buf = ggml_backend_alloc_ctx_tensors_from_buft(ctx, ggml_backend_cpu_buffer_type());
+    if (!w->buf) fail(QUARRY_ERR_COMPUTE, "%s: cannot allocate the weights", path);
+    ggml_backend_buffer_set_usage(w->buf, GGML_BACKEND_BUFFER_USAGE_WEIGHTS);
+    const int64_t data_off = (int64_t)gguf_get_data_offset(g.get());
+    const int64_t n_t = gguf_get_n_tensors(g.get());
+    for (int64_t i = 0; i < n_t; i++) {
+        const char *name = gguf_get_tensor_name(g.get(), i);
+        ggml_tensor *t = ggml_get_tensor(ctx, name);
+        const int64_t off = data_off + (int64_t)gguf_get_tensor_offset(g.get(), i);
+        const int64_t nb = (int64_t)ggml_nbytes(t);
+        if (off < 0 || off + nb > file_size)
+            fail(QUARRY_ERR_ARG, "%s: data of tensor %s ends at byte %lld beyond the file's %lld (truncated)", path,
+                 name, (long long)(off + nb), (long long)file_size);
+        if (fseeko(fp, off, SEEK_SET) != 0 || fread(t->data, 1, nb, fp) != (size_t)nb)
+            fail(QUARRY_ERR_ARG, "%s: cannot read tensor %s", path, name);
+        w->n_params += ggml_nelements(t);
+        w->bytes += nb;
+        w->n_tensors++;
+    }
+    m->w = std::move(w);
+}
+
+std::unique_ptr<Worker> make_worker(quarry_model *m) {
+    auto wk = std::make_unique<Worker>();
+    wk->backend = ggml_backend_cpu_init();
+    if (!wk->backend) fail(QUARRY_ERR_COMPUTE, "cannot initialise the CPU backend");
+    ggml_backend_cpu_set_n_threads(wk->backend, m->params.n_threads);
+    wk->galloc = ggml_gallocr_new(ggml_backend_get_default_buffer_type(wk->backend));
+    if (!wk->galloc) fail(QUARRY_ERR_COMPUTE, "cannot create the graph allocator");
+    wk->meta.resize(ggml_tensor_overhead() * kMaxNodes + ggml_graph_overhead_custom(kMaxNodes, false));
+    return wk;
+}
+
+namespace {
+
+struct GraphInputs {
+    ggml_tensor *ids, *types, *pos, *mask, *pool, *rows;
+};
+
+ggml_tensor *layer_norm(ggml_context *ctx, ggml_tensor *x, ggml_tensor *w, ggml_tensor *b, float eps) {
+    x = ggml_norm(ctx, x, eps);
+    x = ggml_mul(ctx, x, w);
+    return ggml_add(ctx, x, b);
+}
+
+ggml_tensor *linear(ggml_context *ctx, ggml_tensor *x, ggml_tensor *w, ggml_tensor *b) {
+    x = ggml_mul_mat(ctx, w, x);
+    return b ? ggml_add(ctx, x, b) : x;
+}
+
+// Builds the encoder for B sequences padded to L tokens. Returns the output
+// tensor: [n_embd, B] pooled embeddings or [n_cls_out, B] logits.
+ggml_tensor *build(quarry_model *m, ggml_context *ctx, ggml_cgraph *gf, int64_t B, int64_t L, bool rerank,
+                   GraphInputs &in, AttnArgs *attn_args) {
+    const Hparams &hp = m->hp;
+    const Weights &w = *m->w;
+    const int64_t H = hp.n_embd, NH = hp.n_head, HD = H / NH, T = B * L;
+    const bool tanh_gelu = m->params.gelu == QUARRY_GELU_TANH;
+    // CPU: own attention and GELU kernels (kernels.cpp); other backends: ggml ops.
+    static const bool force_ggml = getenv("QUARRY_GGML_ATTN") != nullptr;
+    const bool custom = !force_ggml;
+
+    in.ids = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
+    ggml_set_input(in.ids);
+    in.pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, L);
+    ggml_set_input(in.pos);
+    in.mask = nullptr;
+    if (!custom) {
+        in.mask = ggml_new_tensor_4d(ctx, GGML_TYPE_F32, L, L, 1, B);
+        ggml_set_input(in.mask);
+    }
+    in.types = nullptr;
+    in.pool = nullptr;
+    in.rows = nullptr;
+
+    ggml_tensor *x = ggml_get_rows(ctx, w.tok_embd, in.ids);  // [H, T]
+    if (w.type_embd) {
+        in.types = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
+        ggml_set_input(in.types);
+        x = ggml_add(ctx, x, ggml_get_rows(ctx, w.type_embd, in.types));
+    }
+    x = ggml_reshape_3d(ctx, x, H, L, B);
+    x = ggml_add(ctx, x, ggml_get_rows(ctx, w.pos_embd, in.pos));  // positions broadcast over sequences
+    x = ggml_reshape_2d(ctx, x, H, T);
+    x = layer_norm(ctx, x, w.tok_norm_w, w.tok_norm_b, hp.eps);
+
+    const float scale = 1.0f / sqrtf((float)HD);
+    for (int il = 0; il < hp.n_layer; il++) {
+        const Layer &l = w.layers[il];
+        ggml_tensor *q, *k, *v;
+        if (l.wqkv) {
+            ggml_tensor *qkv = linear(ctx, x, l.wqkv, l.bqkv);  // [3H, T]
+            q = ggml_view_2d(ctx, qkv, H, T, qkv->nb[1], 0);
+            k = ggml_view_2d(ctx, qkv, H, T, qkv->nb[1], H * ggml_element_size(qkv));
+            v = ggml_view_2d(ctx, qkv, H, T, qkv->nb[1], 2 * H * ggml_element_size(qkv));
+            if (!custom) {
+                q = ggml_cont(ctx, q);
+                k = ggml_cont(ctx, k);
+                v = ggml_cont(ctx, v);
+            }
+        } else {
+            q = linear(ctx, x, l.wq, l.bq);
+            k = linear(ctx, x, l.wk, l.bk);
+            v = linear(ctx, x, l.wv, l.bv);
+        }
+        ggml_tensor *attn;
+        if (custom) {
+            attn = ggml_map_custom3(ctx, q, k, v, attention_op, GGML_N_TASKS_MAX, attn_args);
+        } else {
+            // [HD, NH, L, B] -> [HD, L, NH, B], contiguous for the batched matmul
+            q = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, q, HD, NH, L, B), 0, 2, 1, 3));
+            k = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, k, HD, NH, L, B), 0, 2, 1, 3));
+            // V transposed per head: [L, HD, NH, B]
+            v = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, v, HD, NH, L, B), 1, 2, 0, 3));
+            ggml_tensor *kq = ggml_mul_mat(ctx, k, q);  // [L_k, L_q, NH, B]
+            kq = ggml_soft_max_ext(ctx, kq, in.mask, scale, 0.0f);
+            ggml_tensor *kqv = ggml_mul_mat(ctx, v, kq);               // [HD, L_q, NH, B]
+            kqv = ggml_cont(ctx, ggml_permute(ctx, kqv, 0, 2, 1, 3));  // [HD, NH, L, B]
+            attn = ggml_reshape_2d(ctx, kqv, H, T);
+        }
+
+        attn = linear(ctx, attn, l.wo, l.bo);
+        x = layer_norm(ctx, ggml_add(ctx, attn, x), l.ln1_w, l.ln1_b, hp.eps);
+
+        ggml_tensor *ff = linear(ctx, x, l.up_w, l.up_b);
+        if (tanh_gelu)
+            ff = ggml_gelu(ctx, ff);
+        else
+            ff = custom ? ggml_map_custom1(ctx, ff, gelu_erf_op, GGML_N_TASKS_MAX, nullptr) : ggml_gelu_erf(ctx, ff);
+        ff = linear(ctx, ff, l.down_w, l.down_b);
+        x = layer_norm(ctx, ggml_add(ctx, ff, x), l.ln2_w, l.ln2_b, hp.eps);
+    }
+
+    ggml_tensor *out = nullptr;
+    const int pooling = rerank ? QUARRY_POOLING_RANK : m->pooling;
+    if (pooling == QUARRY_POOLING_MEAN) {
+        in.pool = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, L, 1, B);
+        ggml_set_input(in.pool);
+        ggml_tensor *xt = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_3d(ctx, x, H, L, B), 1, 0, 2, 3));  // [L, H, B]
+        out = ggml_mul_mat(ctx, xt, in.pool);  // [H, 1, B]
+        out = ggml_reshape_2d(ctx, out, H, B);
+    } else {
+        // CLS, LAST and RANK take one row per sequence.
+        in.rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, B);
+        ggml_set_input(in.rows);
+        out = ggml_get_rows(ctx, x, in.rows);  // [H, B]
+        if (pooling == QUARRY_POOLING_RANK) {
+            if (w.cls_w) out = ggml_tanh(ctx, linear(ctx, out, w.cls_w, w.cls_b));
+            out = linear(ctx, out, w.cls_out_w, w.cls_out_b);  // [n_cls_out, B]
+        }
+    }
+    ggml_set_output(out);
+    ggml_build_forward_expand(gf, out);
+    return out;
+}
+
+}  // namespace
+
+void graph_run(quarry_model *m, Worker *wk, const int32_t *ids, const int32_t *types, const std::vector<int32_t> &start,
+               const std::vector<int32_t> &len, bool rerank, float *out) {
+    const int32_t n = (int32_t)len.size();
+    const int64_t n_out = rerank ? m->hp.n_cls_out : m->hp.n_embd;
+    const int pooling = rerank ? QUARRY_POOLING_RANK : m->pooling;
+    std::vector<int32_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return len[a] > len[b]; });
+
+    const int64_t budget = m->params.max_batch_tokens;
+    std::vector<int32_t> in_ids, in_types, in_pos, in_rows, seq_len;
+    std::vector<float> in_mask, in_pool, res;
+    for (int32_t i = 0; i < n;) {
+        const int64_t L = len[order[i]];
+        int64_t B = std::max<int64_t>(1, budget / L);
+        B = std::min<int64_t>(B, n - i);
+        const int64_t T = B * L;
+
+        in_ids.assign(T, 0);
+        in_types.assign(T, 0);
+        in_pos.resize(L);
+        for (int64_t p = 0; p < L; p++) in_pos[p] = (int32_t)p;
+        const bool need_mask = getenv("QUARRY_GGML_ATTN") != nullptr;
+        if (need_mask) in_mask.assign(L * L * B, -INFINITY);
+        seq_len.resize(B);
+        if (pooling == QUARRY_POOLING_MEAN) in_pool.assign(L * B, 0.0f);
+        in_rows.assign(B, 0);
+        for (int64_t b = 0; b < B; b++) {
+            const int32_t s = order[i + b];
+            const int32_t ln = len[s];
+            const int32_t *sid = ids + start[s];
+            const int32_t *sty = types ? types + start[s] : nullptr;
+            for (int32_t t = 0; t < ln; t++) {
+                in_ids[b * L + t] = sid[t];
+                in_types[b * L + t] = sty ? sty[t] : 0;
+            }
+            seq_len[b] = ln;
+            if (need_mask) {
+                float *mk = in_mask.data() + b * L * L;
+                for (int64_t qi = 0; qi < L; qi++) std::fill(mk + qi * L, mk + qi * L + ln, 0.0f);
+            }
+            if (pooling == QUARRY_POOLING_MEAN)
+                std::fill(in_pool.data() + b * L, in_pool.data() + b * L + ln, 1.0f / (float)ln);
+            in_rows[b] = (int32_t)(b * L + (pooling == QUARRY_POOLING_LAST ? ln - 1 : 0));
+        }
+
+        ggml_init_params ip{wk->meta.size(), wk->meta.data(), true};
+        ggml_context *ctx = ggml_init(ip);
+        if (!ctx) fail(QUARRY_ERR_COMPUTE, "ggml_init failed");
+        std::unique_ptr<ggml_context, void (*)(ggml_context *)> ctx_guard(ctx, ggml_free);
+        ggml_cgraph *gf = ggml_new_graph_custom(ctx, kMaxNodes, false);
+        GraphInputs gin{};
+        AttnArgs attn;
+        attn.B = B;
+        attn.L = L;
+        attn.n_head = m->hp.n_head;
+        attn.head_dim = m->hp.n_embd / m->hp.n_head;
+        attn.scale = 1.0f / sqrtf((float)attn.head_dim);
+        attn.len = seq_len.data();
+        ggml_tensor *o = build(m, ctx, gf, B, L, rerank, gin, &attn);
+        if (!ggml_gallocr_alloc_graph(wk->galloc, gf))
+            fail(QUARRY_ERR_COMPUTE, "cannot allocate the compute graph for %lld x %lld tokens", (long long)B,
+                 (long long)L);
+        ggml_backend_tensor_set(gin.ids, in_ids.data(), 0, T * sizeof(int32_t));
+        if (gin.types) ggml_backend_tensor_set(gin.types, in_types.data(), 0, T * sizeof(int32_t));
+        ggml_backend_tensor_set(gin.pos, in_pos.data(), 0, L * sizeof(int32_t));
+        if (gin.mask) ggml_backend_tensor_set(gin.mask, in_mask.data(), 0, in_mask.size() * sizeof(float));
+        if (gin.pool) ggml_backend_tensor_set(gin.pool, in_pool.data(), 0, in_pool.size() * sizeof(float));
+        if (gin.rows) ggml_backend_tensor_set(gin.rows, in_rows.data(), 0, B * sizeof(int32_t));
+        if (ggml_backend_graph_compute(wk->backend, gf) != GGML_STATUS_SUCCESS)
+            fail(QUARRY_ERR_COMPUTE, "graph computation failed");
+        res.resize(n_out * B);
+        ggml_backend_tensor_get(o, res.data(), 0, res.size() * sizeof(float));
+        for (int64_t b = 0; b < B; b++)
+            memcpy(out + (int64_t)order[i + b] * n_out, res.data() + b * n_out, n_out * sizeof(float));
+        i += (int32_t)B;
+    }
+}
+
+}  // namespace quarry

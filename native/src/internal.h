@@ -1,0 +1,130 @@
+// Internal declarations of the quarry native core. Not part of the C API.
+#pragma once
+
+#include "quarry.h"
+
+#include "ggml.h"
+#include "ggml-alloc.h"
+#include "ggml-backend.h"
+#include "gguf.h"
+
+#include <condition_variable>
+#include <cstdarg>
+#include <memory>
+#include <mutex>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+struct llama_context;
+struct llama_model;
+
+namespace quarry {
+
+// Error carries a message and a C API return code across internal calls; it
+// never leaves the C API functions (they catch everything).
+struct Error : std::runtime_error {
+    int code;
+    Error(int c, const std::string &m) : std::runtime_error(m), code(c) {}
+};
+
+[[noreturn]] void fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+void write_err(char *err, size_t err_len, const char *msg);
+
+// Hyper-parameters of a BERT encoder, read from the GGUF.
+struct Hparams {
+    std::string arch;
+    int32_t n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_ff = 0, n_ctx_train = 0, n_types = 0;
+    int32_t n_cls_out = 0;
+    int32_t pooling_file = -1; // pooling stored in the GGUF, -1 if absent
+    float eps = 1e-12f;
+};
+
+struct Layer {
+    ggml_tensor *wq = nullptr, *bq = nullptr, *wk = nullptr, *bk = nullptr, *wv = nullptr, *bv = nullptr;
+    ggml_tensor *wqkv = nullptr, *bqkv = nullptr;
+    ggml_tensor *wo = nullptr, *bo = nullptr;
+    ggml_tensor *ln1_w = nullptr, *ln1_b = nullptr;
+    ggml_tensor *up_w = nullptr, *up_b = nullptr, *down_w = nullptr, *down_b = nullptr;
+    ggml_tensor *ln2_w = nullptr, *ln2_b = nullptr;
+};
+
+// Weights of the model, resident in one backend buffer.
+struct Weights {
+    ggml_context *ctx = nullptr;
+    ggml_backend_buffer_t buf = nullptr;
+    ggml_tensor *tok_embd = nullptr, *type_embd = nullptr, *pos_embd = nullptr;
+    ggml_tensor *tok_norm_w = nullptr, *tok_norm_b = nullptr;
+    std::vector<Layer> layers;
+    ggml_tensor *cls_w = nullptr, *cls_b = nullptr, *cls_out_w = nullptr, *cls_out_b = nullptr;
+    int32_t weight_type = 0;
+    int64_t n_params = 0, n_tensors = 0, bytes = 0;
+    ~Weights();
+};
+
+// One compute context: a backend instance (own thread pool) and a graph allocator.
+struct Worker {
+    ggml_backend_t backend = nullptr;
+    ggml_gallocr_t galloc = nullptr;
+    std::vector<uint8_t> meta; // memory for graph metadata (tensor structs, not data)
+    // llama.cpp implementation
+    ::llama_context *lctx = nullptr;
+    ~Worker();
+};
+
+struct Model;
+
+// Implementation interface: evaluates one batch of sequences.
+struct Batch {
+    const int32_t *ids, *types;
+    const int32_t *start; // n+1 offsets (already truncated lengths are given by len)
+    std::vector<int32_t> idx, len; // sequences of this batch (indices into the call) and their lengths
+};
+
+}  // namespace quarry
+
+struct quarry_model {
+    std::string path;
+    quarry_model_params params{};
+    quarry::Hparams hp;
+    int32_t pooling = QUARRY_POOLING_MEAN;
+    int32_t kind = QUARRY_KIND_BI_ENCODER;
+    std::unique_ptr<quarry::Weights> w;
+
+    // llama.cpp implementation
+    ::llama_model *lmodel = nullptr;
+    std::vector<float> tok_embd_f32;  // dequantized token embeddings (llama path input embeddings)
+    std::vector<float> type_delta;    // n_types x n_embd: types[t] - types[0]
+
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<std::unique_ptr<quarry::Worker>> workers;
+    std::vector<quarry::Worker *> idle;
+
+    ~quarry_model();
+};
+
+namespace quarry {
+
+// Loads hyper-parameters and weights from the GGUF at m->path (graph path).
+void load_graph_model(quarry_model *m);
+// Prepares llama.cpp's model and token embeddings (llama path).
+void load_llama_model(quarry_model *m);
+void free_llama_model(quarry_model *m);
+
+// Makes a worker for the model's implementation.
+std::unique_ptr<Worker> make_worker(quarry_model *m);
+std::unique_ptr<Worker> make_llama_worker(quarry_model *m);
+
+// Runs the encoder over the sequences of one call and writes n_out floats per
+// sequence: pooled embeddings (bi-encoder) or logits (rerank).
+void graph_run(quarry_model *m, Worker *wk, const int32_t *ids, const int32_t *types, const std::vector<int32_t> &start,
+               const std::vector<int32_t> &len, bool rerank, float *out);
+void llama_run(quarry_model *m, Worker *wk, const int32_t *ids, const int32_t *types, const std::vector<int32_t> &start,
+               const std::vector<int32_t> &len, bool rerank, float *out);
+
+// Quiet ggml/llama logging unless QUARRY_LOG is set.
+void init_logging();
+
+}  // namespace quarry

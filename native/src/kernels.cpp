@@ -1,0 +1,250 @@
+// CPU kernels used as ggml custom operators by the encoder graph:
+//
+//  - attention over padded sequences, reading Q, K and V straight from the
+//    [hidden, tokens] outputs of the projections (head h of token t is the
+//    slice [h*d, (h+1)*d) of row t) and writing the same layout, so no
+//    permute/copy is needed around it. Each (sequence, head) pair is one task;
+//    only the sequence's real tokens are computed (no mask, no padding work).
+//    ggml's batched mul_mat would call llamafile's sgemm once per (head,
+//    sequence) slice with two thread barriers each: thousands of barriers per
+//    batch, costly on a busy machine.
+//  - exact GELU 0.5·x·(1+erf(x/√2)) with a vectorized erf (max abs error
+//    1.5e-7, Abramowitz & Stegun 7.1.26) instead of ggml's scalar erff.
+#include "kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define QUARRY_AVX2 1
+#endif
+
+namespace quarry {
+
+namespace {
+
+#ifdef QUARRY_AVX2
+// exp(x) for x <= 0 (softmax arguments) and moderate positive x; Cephes-style
+// range reduction with a degree-6 polynomial, ~1 ulp.
+inline __m256 exp256(__m256 x) {
+    const __m256 hi = _mm256_set1_ps(88.3762626647949f);
+    const __m256 lo = _mm256_set1_ps(-87.3365447504f);
+    x = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
+    const __m256 log2e = _mm256_set1_ps(1.44269504088896341f);
+    __m256 fx = _mm256_round_ps(_mm256_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    // x - fx*ln2 in two steps for accuracy
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(0.693359375f), x);
+    x = _mm256_fnmadd_ps(fx, _mm256_set1_ps(-2.12194440e-4f), x);
+    __m256 y = _mm256_set1_ps(1.9875691500E-4f);
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.3981999507E-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(8.3334519073E-3f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(4.1665795894E-2f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(1.6666665459E-1f));
+    y = _mm256_fmadd_ps(y, x, _mm256_set1_ps(5.0000001201E-1f));
+    const __m256 x2 = _mm256_mul_ps(x, x);
+    y = _mm256_fmadd_ps(y, x2, _mm256_add_ps(x, _mm256_set1_ps(1.0f)));
+    __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(fx), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(y, _mm256_castsi256_ps(e));
+}
+
+inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+inline float hmax256(__m256 v) {
+    __m128 s = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_max_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_max_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+#endif
+
+// Scalar erf with the same approximation as the vector path.
+inline float erf_as(float x) {
+    const float s = x < 0 ? -1.0f : 1.0f;
+    x = std::fabs(x);
+    const float t = 1.0f / (1.0f + 0.3275911f * x);
+    const float y =
+        1.0f - (((((1.061405429f * t - 1.453152027f) * t) + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) *
+                   t * std::exp(-x * x);
+    return s * y;
+}
+
+struct Scratch {
+    std::vector<float> kt, s;
+};
+
+Scratch &scratch() {
+    static thread_local Scratch sc;
+    return sc;
+}
+
+// One (sequence, head) pair: n real tokens, head size d.
+void attend_one(const AttnArgs &a, int64_t b, int64_t h, const float *Q, const float *K, const float *V, float *O) {
+    const int64_t n = a.len[b];
+    const int64_t d = a.head_dim;
+    const int64_t L = a.L;
+    const float scale = a.scale;
+    const int64_t rq = a.q_stride, rk = a.k_stride, rv = a.v_stride, ro = a.o_stride;
+    const float *q0 = Q + b * L * rq + h * d;
+    const float *k0 = K + b * L * rk + h * d;
+    const float *v0 = V + b * L * rv + h * d;
+    float *o0 = O + b * L * ro + h * d;
+
+    Scratch &sc = scratch();
+    const int64_t np = (n + 7) & ~int64_t(7);  // padded row length of S and K^T
+    sc.kt.resize(d * np);
+    sc.s.resize(np * 2);
+    // K^T: [d][np], zero-padded columns.
+    for (int64_t k = 0; k < d; k++) {
+        float *dst = sc.kt.data() + k * np;
+        for (int64_t j = 0; j < n; j++) dst[j] = k0[j * rk + k];
+        for (int64_t j = n; j < np; j++) dst[j] = 0.0f;
+    }
+    const float *kt = sc.kt.data();
+    float *srow = sc.s.data();
+
+    for (int64_t i = 0; i < n; i++) {
+        const float *qi = q0 + i * rq;
+        float *oi = o0 + i * ro;
+#ifdef QUARRY_AVX2
+        // S_i = scale * q_i · K^T
+        const __m256 vscale = _mm256_set1_ps(scale);
+        int64_t j0 = 0;
+        for (; j0 + 32 <= np; j0 += 32) {
+            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
+            for (int64_t k = 0; k < d; k++) {
+                const __m256 qk = _mm256_set1_ps(qi[k]);
+                const float *kr = kt + k * np + j0;
+                a0 = _mm256_fmadd_ps(qk, _mm256_loadu_ps(kr), a0);
+                a1 = _mm256_fmadd_ps(qk, _mm256_loadu_ps(kr + 8), a1);
+                a2 = _mm256_fmadd_ps(qk, _mm256_loadu_ps(kr + 16), a2);
+                a3 = _mm256_fmadd_ps(qk, _mm256_loadu_ps(kr + 24), a3);
+            }
+            _mm256_storeu_ps(srow + j0, _mm256_mul_ps(a0, vscale));
+            _mm256_storeu_ps(srow + j0 + 8, _mm256_mul_ps(a1, vscale));
+            _mm256_storeu_ps(srow + j0 + 16, _mm256_mul_ps(a2, vscale));
+            _mm256_storeu_ps(srow + j0 + 24, _mm256_mul_ps(a3, vscale));
+        }
+        for (; j0 < np; j0 += 8) {
+            __m256 acc = _mm256_setzero_ps();
+            for (int64_t k = 0; k < d; k++) acc = _mm256_fmadd_ps(_mm256_set1_ps(qi[k]), _mm256_loadu_ps(kt + k * np + j0), acc);
+            _mm256_storeu_ps(srow + j0, _mm256_mul_ps(acc, vscale));
+        }
+        // softmax over the n real keys
+        __m256 vmax = _mm256_set1_ps(-INFINITY);
+        int64_t j = 0;
+        for (; j + 8 <= n; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(srow + j));
+        float mx = hmax256(vmax);
+        for (; j < n; j++) mx = std::max(mx, srow[j]);
+        const __m256 vm = _mm256_set1_ps(mx);
+        __m256 vsum = _mm256_setzero_ps();
+        j = 0;
+        for (; j + 8 <= n; j += 8) {
+            __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(srow + j), vm));
+            _mm256_storeu_ps(srow + j, e);
+            vsum = _mm256_add_ps(vsum, e);
+        }
+        float sum = hsum256(vsum);
+        for (; j < n; j++) {
+            srow[j] = std::exp(srow[j] - mx);
+            sum += srow[j];
+        }
+        const float inv = 1.0f / sum;
+        // O_i = P_i · V
+        if (d % 8 == 0 && d <= 128) {
+            __m256 acc[16];
+            const int64_t nv = d / 8;
+            for (int64_t v = 0; v < nv; v++) acc[v] = _mm256_setzero_ps();
+            for (int64_t jj = 0; jj < n; jj++) {
+                const __m256 p = _mm256_set1_ps(srow[jj]);
+                const float *vj = v0 + jj * rv;
+                for (int64_t v = 0; v < nv; v++) acc[v] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * v), acc[v]);
+            }
+            const __m256 vinv = _mm256_set1_ps(inv);
+            for (int64_t v = 0; v < nv; v++) _mm256_storeu_ps(oi + 8 * v, _mm256_mul_ps(acc[v], vinv));
+            continue;
+        }
+#else
+        for (int64_t jj = 0; jj < n; jj++) {
+            float acc = 0;
+            for (int64_t k = 0; k < d; k++) acc += qi[k] * kt[k * np + jj];
+            srow[jj] = acc * scale;
+        }
+        float mx = -INFINITY;
+        for (int64_t jj = 0; jj < n; jj++) mx = std::max(mx, srow[jj]);
+        float sum = 0;
+        for (int64_t jj = 0; jj < n; jj++) {
+            srow[jj] = std::exp(srow[jj] - mx);
+            sum += srow[jj];
+        }
+        const float inv = 1.0f / sum;
+#endif
+        for (int64_t k = 0; k < d; k++) oi[k] = 0.0f;
+        for (int64_t jj = 0; jj < n; jj++) {
+            const float p = srow[jj];
+            const float *vj = v0 + jj * rv;
+            for (int64_t k = 0; k < d; k++) oi[k] += p * vj[k];
+        }
+        for (int64_t k = 0; k < d; k++) oi[k] *= inv;
+    }
+    // padded query rows: zeros (finite, ignored by pooling)
+    for (int64_t i = n; i < L; i++) std::memset(o0 + i * ro, 0, d * sizeof(float));
+}
+
+}  // namespace
+
+void attention_op(ggml_tensor *dst, const ggml_tensor *q, const ggml_tensor *k, const ggml_tensor *v, int ith, int nth,
+                  void *userdata) {
+    AttnArgs a = *(const AttnArgs *)userdata;
+    a.q_stride = q->nb[1] / sizeof(float);
+    a.k_stride = k->nb[1] / sizeof(float);
+    a.v_stride = v->nb[1] / sizeof(float);
+    a.o_stride = dst->nb[1] / sizeof(float);
+    const int64_t tasks = a.B * a.n_head;
+    for (int64_t t = ith; t < tasks; t += nth) {
+        const int64_t b = t / a.n_head, h = t % a.n_head;
+        attend_one(a, b, h, (const float *)q->data, (const float *)k->data, (const float *)v->data, (float *)dst->data);
+    }
+}
+
+void gelu_erf_op(ggml_tensor *dst, const ggml_tensor *a, int ith, int nth, void *) {
+    const int64_t n0 = a->ne[0];
+    const int64_t rows = ggml_nrows(a);
+    const int64_t per = (rows + nth - 1) / nth;
+    const int64_t r0 = ith * per, r1 = std::min(rows, r0 + per);
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = (const float *)((const char *)a->data + r * a->nb[1]);
+        float *y = (float *)((char *)dst->data + r * dst->nb[1]);
+        int64_t i = 0;
+#ifdef QUARRY_AVX2
+        const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), rs2 = _mm256_set1_ps(0.70710678118654752f);
+        const __m256 sign = _mm256_set1_ps(-0.0f);
+        for (; i + 8 <= n0; i += 8) {
+            const __m256 xv = _mm256_loadu_ps(x + i);
+            const __m256 z = _mm256_mul_ps(xv, rs2);
+            const __m256 az = _mm256_andnot_ps(sign, z);
+            const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), az, one));
+            __m256 p = _mm256_set1_ps(1.061405429f);
+            p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+            p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+            p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+            p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+            p = _mm256_mul_ps(p, t);
+            const __m256 e = exp256(_mm256_mul_ps(_mm256_xor_ps(az, sign), az));  // exp(-z^2)
+            __m256 erf = _mm256_fnmadd_ps(p, e, one);                              // 1 - p*e
+            erf = _mm256_or_ps(erf, _mm256_and_ps(z, sign));                        // copy sign of z
+            _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(half, xv), _mm256_add_ps(one, erf)));
+        }
+#endif
+        for (; i < n0; i++) y[i] = 0.5f * x[i] * (1.0f + erf_as(x[i] * 0.70710678118654752f));
+    }
+}
+
+}  // namespace quarry

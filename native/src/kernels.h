@@ -1,0 +1,26 @@
+// CPU kernels run as ggml custom operators (see kernels.cpp).
+#pragma once
+
+#include "ggml.h"
+
+#include <cstdint>
+
+namespace quarry {
+
+// Arguments of attention_op; must outlive the graph computation.
+struct AttnArgs {
+    int64_t B = 0, L = 0, n_head = 0, head_dim = 0;
+    float scale = 1.0f;
+    const int32_t *len = nullptr;  // B real lengths
+    // filled from the tensors by the op
+    int64_t q_stride = 0, k_stride = 0, v_stride = 0, o_stride = 0;
+};
+
+// dst[H, B*L] = softmax(Q Kᵀ · scale) V per (sequence, head), over each sequence's real tokens.
+void attention_op(ggml_tensor *dst, const ggml_tensor *q, const ggml_tensor *k, const ggml_tensor *v, int ith, int nth,
+                  void *userdata);
+
+// dst = 0.5·x·(1+erf(x/√2)).
+void gelu_erf_op(ggml_tensor *dst, const ggml_tensor *a, int ith, int nth, void *userdata);
+
+}  // namespace quarry
