@@ -1,0 +1,5 @@
+//go:build !race
+
+package modelgen
+
+const raceEnabled = false
