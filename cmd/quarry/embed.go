@@ -1,0 +1,211 @@
+package main
+
+import (
+	"bufio"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"strconv"
+	"strings"
+
+	"github.com/quarry-search/quarry/engine"
+	"github.com/urfave/cli/v2"
+)
+
+// Flags shared by the commands that load a model.
+func modelFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: "threads", Usage: "compute threads (0 = all cores)"},
+		&cli.StringFlag{Name: "impl", Value: "graph", Usage: "encoder implementation: graph (quarry's batched ggml graph) or llama (llama.cpp's)"},
+		&cli.IntFlag{Name: "max-tokens", Usage: "truncate inputs to this many word pieces (0 = the model's max_seq_length)"},
+		&cli.IntFlag{Name: "batch-tokens", Usage: "padded tokens per native graph evaluation (0 = default)"},
+	}
+}
+
+func loadModel(c *cli.Context, path string, extra engine.ModelOptions) (*engine.Model, error) {
+	if path == "" {
+		return nil, badInput("--model is required")
+	}
+	extra.Threads = c.Int("threads")
+	extra.Impl = c.String("impl")
+	extra.MaxTokens = c.Int("max-tokens")
+	extra.MaxBatchTokens = c.Int("batch-tokens")
+	if extra.Threads < 0 || extra.MaxTokens < 0 || extra.MaxBatchTokens < 0 {
+		return nil, badInput("--threads, --max-tokens and --batch-tokens must not be negative")
+	}
+	return engine.LoadModel(path, extra)
+}
+
+func embedCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "embed",
+		Usage:     "embed texts (one per line, or JSONL with a \"text\" field) with a bi-encoder",
+		ArgsUsage: "[FILE]  (default: stdin)",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "bi-encoder GGUF", Required: true},
+			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "input file (default: the argument, or stdin)"},
+			&cli.StringFlag{Name: "input-format", Value: "auto", Usage: "auto, text or jsonl"},
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "jsonl", Usage: "output: jsonl, npy (float32 matrix) or tsv"},
+			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output file (default: stdout)"},
+			&cli.IntFlag{Name: "batch", Value: 256, Usage: "texts per native call"},
+			&cli.BoolFlag{Name: "no-normalize", Usage: "do not L2-normalize (default: as the model says)"},
+			&cli.StringFlag{Name: "prompt", Usage: "text prepended to every input (e.g. the model's query prompt)"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary on stderr"},
+		}, modelFlags()...),
+		Action: runEmbed,
+	}
+}
+
+func runEmbed(c *cli.Context) error {
+	in := c.String("input")
+	if in == "" {
+		in = c.Args().First()
+	}
+	format := c.String("format")
+	if format != "jsonl" && format != "npy" && format != "tsv" {
+		return badInput("--format %q: want jsonl, npy or tsv", format)
+	}
+	if c.Int("batch") <= 0 {
+		return badInput("--batch must be positive")
+	}
+	r, name, closeIn, err := openInput(in, c.App.Reader)
+	if err != nil {
+		return err
+	}
+	defer closeIn()
+	recs, skipped, err := readRecords(r, name, c.String("input-format"))
+	if err != nil {
+		return err
+	}
+	opts := engine.ModelOptions{ChunkSize: c.Int("batch")}
+	if c.Bool("no-normalize") {
+		f := false
+		opts.Normalize = &f
+	}
+	m, err := loadModel(c, c.String("model"), opts)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	if m.CrossEncoder() {
+		return badInput("%s is a cross-encoder: use `quarry rerank`", c.String("model"))
+	}
+	texts := make([]string, len(recs))
+	for i, rec := range recs {
+		texts[i] = c.String("prompt") + rec.Text
+	}
+	vecs, st, err := m.EmbedWithStats(c.Context, texts)
+	if err != nil {
+		return err
+	}
+	w, closeOut, err := createOutput(c.String("output"), c.App.Writer)
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(w, 1<<20)
+	switch format {
+	case "jsonl":
+		err = writeEmbedJSONL(bw, recs, vecs)
+	case "tsv":
+		err = writeTSV(bw, vecs)
+	case "npy":
+		err = writeNPY(bw, vecs, m.Dim())
+	}
+	if err == nil {
+		err = bw.Flush()
+	}
+	if cerr := closeOut(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write output: %w", err)
+	}
+	if !c.Bool("quiet") {
+		fmt.Fprintf(c.App.ErrWriter, "embedded %d texts (%d tokens, dim %d, normalized %v)", st.Inputs, st.Tokens, m.Dim(), m.Normalized())
+		if st.Truncated > 0 {
+			fmt.Fprintf(c.App.ErrWriter, "; %d truncated to %d tokens", st.Truncated, m.MaxTokens())
+		}
+		if skipped > 0 {
+			fmt.Fprintf(c.App.ErrWriter, "; %d blank lines skipped", skipped)
+		}
+		fmt.Fprintln(c.App.ErrWriter)
+	}
+	return nil
+}
+
+func appendFloats(b []byte, v []float32) []byte {
+	b = append(b, '[')
+	for i, x := range v {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = strconv.AppendFloat(b, float64(x), 'g', -1, 32)
+	}
+	return append(b, ']')
+}
+
+func writeEmbedJSONL(w io.Writer, recs []record, vecs [][]float32) error {
+	var b []byte
+	for i, rec := range recs {
+		b = b[:0]
+		b = append(b, `{"line":`...)
+		b = strconv.AppendInt(b, int64(rec.Line), 10)
+		if rec.ID != "" {
+			id, _ := json.Marshal(rec.ID)
+			b = append(b, `,"id":`...)
+			b = append(b, id...)
+		}
+		b = append(b, `,"embedding":`...)
+		b = appendFloats(b, vecs[i])
+		b = append(b, "}\n"...)
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func writeTSV(w io.Writer, vecs [][]float32) error {
+	var b []byte
+	for _, v := range vecs {
+		b = b[:0]
+		for j, x := range v {
+			if j > 0 {
+				b = append(b, '\t')
+			}
+			b = strconv.AppendFloat(b, float64(x), 'g', -1, 32)
+		}
+		b = append(b, '\n')
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// writeNPY writes a NumPy .npy version 1.0 file of float32 little-endian,
+// shape (len(vecs), dim).
+func writeNPY(w io.Writer, vecs [][]float32, dim int) error {
+	hdr := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", len(vecs), dim)
+	total := 10 + len(hdr) + 1
+	pad := (64 - total%64) % 64
+	hdr += strings.Repeat(" ", pad) + "\n"
+	b := []byte("\x93NUMPY\x01\x00")
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(hdr)))
+	b = append(b, hdr...)
+	if _, err := w.Write(b); err != nil {
+		return err
+	}
+	row := make([]byte, 4*dim)
+	for _, v := range vecs {
+		for j, x := range v {
+			binary.LittleEndian.PutUint32(row[4*j:], math.Float32bits(x))
+		}
+		if _, err := w.Write(row); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,311 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+
+	"github.com/quarry-search/quarry/bindings"
+	"github.com/quarry-search/quarry/engine/bert"
+	"github.com/quarry-search/quarry/engine/gguf"
+	"github.com/quarry-search/quarry/engine/tokenize"
+)
+
+// Embedder turns texts into vectors. Implementations are safe for concurrent
+// use.
+type Embedder interface {
+	// Embed returns one vector per text, in order.
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+	// Dim is the length of the vectors.
+	Dim() int
+	Close() error
+}
+
+// Reranker scores (query, document) pairs with a cross-encoder. Scores are
+// raw logits (higher is more relevant); see Sigmoid.
+type Reranker interface {
+	Rerank(ctx context.Context, query string, docs []string) ([]float32, error)
+	Close() error
+}
+
+// ErrNoNative is returned when this build has no native core (CGO_ENABLED=0).
+var ErrNoNative = bindings.ErrNoNative
+
+// ModelOptions configure LoadModel. The zero value is the default.
+type ModelOptions struct {
+	Threads        int    // compute threads; 0 = all cores
+	Workers        int    // concurrent native contexts; 0 = 1
+	MaxBatchTokens int    // padded tokens per native graph evaluation; 0 = default
+	Pooling        string // "", "mean", "cls", "last", "rank": override the model's pooling
+	Impl           string // "" or "graph" (own ggml graph), "llama" (llama.cpp's encoder)
+	GELU           string // "" or "erf" (exact, as Hugging Face), "tanh" (llama.cpp's)
+	// Normalize overrides the model's normalization (quarry.normalize) when set.
+	Normalize *bool
+	// MaxTokens overrides the truncation length (word pieces incl. specials);
+	// 0 = the model's max_seq_length. Never above the model's positions.
+	MaxTokens int
+	// ChunkSize is the number of texts per native call (memory bound and
+	// cancellation granularity); 0 = 256.
+	ChunkSize int
+}
+
+// Model is a BERT bi-encoder or cross-encoder loaded from a GGUF file, with
+// its Hugging Face-exact tokenizer. It implements Embedder (bi-encoders) and
+// Reranker (cross-encoders) and is safe for concurrent use.
+type Model struct {
+	path      string
+	cfg       bert.Config
+	info      bindings.Info
+	nat       *bindings.Model
+	tok       *tokenize.Tokenizer
+	maxLen    int
+	normalize bool
+	chunk     int
+	label     int
+}
+
+// LoadModel validates the GGUF at path in Go, builds its tokenizer and loads
+// it into the native core.
+func LoadModel(path string, opts ModelOptions) (*Model, error) {
+	gf, err := gguf.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load model: %w", err)
+	}
+	cfg, _, err := bert.ConfigFromGGUF(gf)
+	if err != nil {
+		return nil, fmt.Errorf("load model %s: %w", path, err)
+	}
+	tok, err := tokenize.FromGGUF(gf)
+	if err != nil {
+		return nil, fmt.Errorf("load model %s: tokenizer: %w", path, err)
+	}
+	p := bindings.DefaultParams()
+	p.Threads, p.Workers, p.MaxBatchTokens = opts.Threads, opts.Workers, opts.MaxBatchTokens
+	if opts.Pooling != "" {
+		pl, err := bert.ParsePooling(opts.Pooling)
+		if err != nil {
+			return nil, err
+		}
+		p.Pooling = bindings.Pooling(pl)
+		cfg.Pooling = pl
+	}
+	switch opts.Impl {
+	case "", "graph":
+	case "llama":
+		p.Impl = bindings.ImplLlama
+	default:
+		return nil, fmt.Errorf("unknown implementation %q (graph or llama)", opts.Impl)
+	}
+	switch opts.GELU {
+	case "", "erf":
+	case "tanh":
+		p.GELU = bindings.GELUTanh
+	default:
+		return nil, fmt.Errorf("unknown GELU %q (erf or tanh)", opts.GELU)
+	}
+	nat, err := bindings.Load(path, p)
+	if err != nil {
+		return nil, err
+	}
+	m := &Model{path: path, cfg: cfg, info: nat.Info(), nat: nat, tok: tok, normalize: cfg.Normalize, chunk: opts.ChunkSize}
+	if m.chunk <= 0 {
+		m.chunk = 256
+	}
+	if opts.Normalize != nil {
+		m.normalize = *opts.Normalize
+	}
+	m.maxLen = cfg.SeqLength()
+	if opts.MaxTokens > 0 {
+		m.maxLen = opts.MaxTokens
+	}
+	if m.maxLen > m.info.MaxTokens {
+		m.maxLen = m.info.MaxTokens
+	}
+	return m, nil
+}
+
+// Close frees the native model; it is idempotent.
+func (m *Model) Close() error { return m.nat.Close() }
+
+// Path is the GGUF file of the model.
+func (m *Model) Path() string { return m.path }
+
+// Config is the model's description read from the GGUF.
+func (m *Model) Config() bert.Config { return m.cfg }
+
+// NativeInfo is what the native core reports about the loaded model.
+func (m *Model) NativeInfo() bindings.Info { return m.info }
+
+// Tokenizer is the model's tokenizer.
+func (m *Model) Tokenizer() *tokenize.Tokenizer { return m.tok }
+
+// Dim is the embedding dimension.
+func (m *Model) Dim() int { return m.info.Dim }
+
+// MaxTokens is the truncation length in word pieces, specials included.
+func (m *Model) MaxTokens() int { return m.maxLen }
+
+// Normalized reports whether Embed returns unit vectors.
+func (m *Model) Normalized() bool { return m.normalize }
+
+// CrossEncoder reports whether the model reranks rather than embeds.
+func (m *Model) CrossEncoder() bool { return m.info.Kind == bindings.CrossEncoder }
+
+// SetLabel selects which output of a multi-label cross-encoder Rerank returns.
+func (m *Model) SetLabel(i int) error {
+	if i < 0 || i >= max(1, m.info.NumLabels) {
+		return fmt.Errorf("label %d out of range: the model has %d outputs", i, m.info.NumLabels)
+	}
+	m.label = i
+	return nil
+}
+
+// Stats describe one Embed or Rerank call.
+type Stats struct {
+	Inputs    int // texts or pairs
+	Tokens    int // word pieces encoded, specials included, after truncation
+	Truncated int // inputs cut to MaxTokens
+}
+
+// Embed implements Embedder.
+func (m *Model) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	v, _, err := m.EmbedWithStats(ctx, texts)
+	return v, err
+}
+
+// EmbedWithStats embeds texts and reports token counts and truncations.
+func (m *Model) EmbedWithStats(ctx context.Context, texts []string) ([][]float32, Stats, error) {
+	if m.CrossEncoder() {
+		return nil, Stats{}, fmt.Errorf("embed: %s is a cross-encoder: use rerank", m.path)
+	}
+	st := Stats{Inputs: len(texts)}
+	out := make([][]float32, 0, len(texts))
+	encs := make([]tokenize.Encoding, 0, m.chunk)
+	for lo := 0; lo < len(texts); lo += m.chunk {
+		if err := ctx.Err(); err != nil {
+			return nil, st, err
+		}
+		hi := min(lo+m.chunk, len(texts))
+		encs = encs[:0]
+		for _, t := range texts[lo:hi] {
+			e := m.tok.Encode(t, m.maxLen)
+			if e.Truncated {
+				st.Truncated++
+			}
+			st.Tokens += len(e.IDs)
+			encs = append(encs, e)
+		}
+		vecs, err := m.EmbedEncodings(encs)
+		if err != nil {
+			return nil, st, fmt.Errorf("embed texts %d..%d: %w", lo, hi-1, err)
+		}
+		out = append(out, vecs...)
+	}
+	return out, st, nil
+}
+
+// EmbedEncodings embeds already tokenized inputs (one native call).
+func (m *Model) EmbedEncodings(encs []tokenize.Encoding) ([][]float32, error) {
+	ids, types, start := pack(encs)
+	flat, _, err := m.nat.Embed(ids, types, start, m.normalize)
+	if err != nil {
+		return nil, err
+	}
+	return split(flat, len(encs), m.info.Dim), nil
+}
+
+// Rerank implements Reranker: the raw logit of the selected label (SetLabel)
+// for each (query, doc) pair.
+func (m *Model) Rerank(ctx context.Context, query string, docs []string) ([]float32, error) {
+	all, _, err := m.RerankWithStats(ctx, query, docs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, len(all))
+	for i, l := range all {
+		out[i] = l[m.label]
+	}
+	return out, nil
+}
+
+// RerankWithStats returns every output logit of each pair and the stats.
+func (m *Model) RerankWithStats(ctx context.Context, query string, docs []string) ([][]float32, Stats, error) {
+	if !m.CrossEncoder() {
+		return nil, Stats{}, fmt.Errorf("rerank: %s is a bi-encoder (pooling %s): rerank needs a cross-encoder", m.path, m.info.Pooling)
+	}
+	st := Stats{Inputs: len(docs)}
+	out := make([][]float32, 0, len(docs))
+	encs := make([]tokenize.Encoding, 0, m.chunk)
+	for lo := 0; lo < len(docs); lo += m.chunk {
+		if err := ctx.Err(); err != nil {
+			return nil, st, err
+		}
+		hi := min(lo+m.chunk, len(docs))
+		encs = encs[:0]
+		for _, d := range docs[lo:hi] {
+			e := m.tok.EncodePair(query, d, m.maxLen)
+			if e.Truncated {
+				st.Truncated++
+			}
+			st.Tokens += len(e.IDs)
+			encs = append(encs, e)
+		}
+		ids, types, start := pack(encs)
+		flat, _, err := m.nat.Rerank(ids, types, start)
+		if err != nil {
+			return nil, st, fmt.Errorf("rerank documents %d..%d: %w", lo, hi-1, err)
+		}
+		out = append(out, split(flat, len(encs), m.info.NumLabels)...)
+	}
+	return out, st, nil
+}
+
+func pack(encs []tokenize.Encoding) (ids, types, start []int32) {
+	n := 0
+	for _, e := range encs {
+		n += len(e.IDs)
+	}
+	ids = make([]int32, 0, n)
+	types = make([]int32, 0, n)
+	start = make([]int32, 1, len(encs)+1)
+	for _, e := range encs {
+		ids = append(ids, e.IDs...)
+		types = append(types, e.TypeIDs...)
+		start = append(start, int32(len(ids)))
+	}
+	return ids, types, start
+}
+
+func split(flat []float32, n, dim int) [][]float32 {
+	out := make([][]float32, n)
+	for i := range out {
+		out[i] = flat[i*dim : (i+1)*dim : (i+1)*dim]
+	}
+	return out
+}
+
+// Sigmoid maps a cross-encoder logit to (0, 1), computed in float64 so that
+// large logits stay distinguishable.
+func Sigmoid(logit float32) float64 { return 1 / (1 + math.Exp(-float64(logit))) }
+
+// Ranked is one reranked document.
+type Ranked struct {
+	Index int     // position in the input
+	Score float32 // raw logit
+}
+
+// RankByScore orders scores descending; ties keep input order.
+func RankByScore(scores []float32) []Ranked {
+	r := make([]Ranked, len(scores))
+	for i, s := range scores {
+		r[i] = Ranked{Index: i, Score: s}
+	}
+	sort.SliceStable(r, func(a, b int) bool { return r[a].Score > r[b].Score })
+	return r
+}
+
+// IsNotExist reports whether err is a missing-file error.
+func IsNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
