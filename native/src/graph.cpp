@@ -183,10 +183,12 @@ void load_graph_model(quarry_model *m) {
     } catch (const Error &e) {
         fail(e.code, "%s: %s", path, e.what());
     }
-    // Norm and bias vectors are used by ggml_add/ggml_mul, which need F32 here.
+    // Norm weights and biases are used by ggml_add/ggml_mul, which need F32 here.
     for (ggml_tensor *t = ggml_get_first_tensor(ctx); t; t = ggml_get_next_tensor(ctx, t)) {
-        if (ggml_n_dims(t) == 1 && t->type != GGML_TYPE_F32)
-            fail(QUARRY_ERR_ARG, "%s: tensor %s is %s; 1-D tensors must be F32", path, t->name, ggml_type_name(t->type));
+        const std::string nm = t->name;
+        const bool vec = nm.size() > 5 && (nm.compare(nm.size() - 5, 5, ".bias") == 0 || nm.find("norm.weight") != std::string::npos);
+        if (vec && t->type != GGML_TYPE_F32)
+            fail(QUARRY_ERR_ARG, "%s: tensor %s is %s; norms and biases must be F32", path, t->name, ggml_type_name(t->type));
     }
     w->weight_type = w->layers[0].wo->type;
 
