@@ -212,3 +212,64 @@ func Quantize(t int, src []float32, rows, cols int) ([]byte, error) {
 
 // SystemInfo lists the CPU features the kernels were built with.
 func SystemInfo() string { return C.GoString(C.quarry_system_info()) }
+
+// TopK returns, for each of the nq queries (nq×Dim floats back to back), the
+// k best groups of x by their best row's dot product: scores, best rows and
+// groups, nq×k each, best first (unused slots: -Inf, -1). int8 and binary
+// scores are approximate; rescore candidates with full precision.
+func TopK(queries []float32, nq int, x *Vectors, k, threads int) ([]float32, []int64, []int64, error) {
+	if err := x.check(); err != nil {
+		return nil, nil, nil, &Error{Op: "topk", Code: CodeArg, Msg: err.Error()}
+	}
+	if nq < 0 || len(queries) != nq*x.Dim {
+		return nil, nil, nil, &Error{Op: "topk", Code: CodeArg, Msg: fmt.Sprintf("%d query floats for %d queries of dim %d", len(queries), nq, x.Dim)}
+	}
+	if k <= 0 {
+		return nil, nil, nil, &Error{Op: "topk", Code: CodeArg, Msg: fmt.Sprintf("k = %d", k)}
+	}
+	scores := make([]float32, nq*k)
+	rows := make([]int64, nq*k)
+	groups := make([]int64, nq*k)
+	if nq == 0 {
+		return scores, rows, groups, nil
+	}
+	var cv C.quarry_vectors
+	cv.dtype = C.int32_t(x.Type)
+	cv.dim = C.int32_t(x.Dim)
+	cv.n = C.int64_t(x.N)
+	// The C struct holds Go pointers only for the duration of the call; cgo
+	// forbids storing Go pointers in C memory, so the struct lives on the Go
+	// side and the call is made through a pinner.
+	var pin runtime.Pinner
+	defer pin.Unpin()
+	if len(x.Data) > 0 {
+		pin.Pin(&x.Data[0])
+		cv.data = unsafe.Pointer(&x.Data[0])
+	}
+	if len(x.Scales) > 0 {
+		pin.Pin(&x.Scales[0])
+		cv.scales = (*C.float)(unsafe.Pointer(&x.Scales[0]))
+	}
+	if len(x.Groups) > 0 {
+		pin.Pin(&x.Groups[0])
+		cv.groups = (*C.uint32_t)(unsafe.Pointer(&x.Groups[0]))
+	}
+	if x.Allow != nil {
+		if len(x.Allow) == 0 {
+			x.Allow = []uint64{0}
+		}
+		pin.Pin(&x.Allow[0])
+		cv.allow = (*C.uint64_t)(unsafe.Pointer(&x.Allow[0]))
+		cv.n_allow_bits = C.int64_t(x.AllowBits)
+	}
+	buf := make([]C.char, errLen)
+	rc := C.quarry_topk((*C.float)(unsafe.Pointer(&queries[0])), C.int32_t(nq), &cv, C.int32_t(k), C.int32_t(threads),
+		(*C.float)(unsafe.Pointer(&scores[0])), (*C.int64_t)(unsafe.Pointer(&rows[0])), (*C.int64_t)(unsafe.Pointer(&groups[0])),
+		&buf[0], errLen)
+	runtime.KeepAlive(queries)
+	runtime.KeepAlive(x)
+	if rc != 0 {
+		return nil, nil, nil, &Error{Op: "topk", Code: int(rc), Msg: cerr(buf)}
+	}
+	return scores, rows, groups, nil
+}

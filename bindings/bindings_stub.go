@@ -38,3 +38,8 @@ func Quantize(t int, src []float32, rows, cols int) ([]byte, error) { return nil
 
 // SystemInfo returns "".
 func SystemInfo() string { return "" }
+
+// TopK always fails: this build has no native core.
+func TopK(queries []float32, nq int, x *Vectors, k, threads int) ([]float32, []int64, []int64, error) {
+	return nil, nil, nil, ErrNoNative
+}

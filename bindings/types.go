@@ -11,7 +11,10 @@
 // returns ErrNoNative.
 package bindings
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Pooling selects how token states become one vector (llama.cpp numbering).
 type Pooling int32
@@ -139,3 +142,69 @@ var ErrClosed = errors.New("bindings: model is closed")
 
 // ErrNoNative is returned when quarry was built without the native core.
 var ErrNoNative = errors.New("quarry was built without the native core (CGO_ENABLED=0 or no native libraries): rebuild with `make`")
+
+// VecType is the element type of stored vectors (the index's dtype).
+type VecType int32
+
+// Stored vector types.
+const (
+	VecF32    VecType = 0
+	VecF16    VecType = 1
+	VecInt8   VecType = 2 // per-row scale: x ≈ Scales[i]·q
+	VecBinary VecType = 3 // sign bits, dimension j = bit j%8 of byte j/8
+)
+
+// RowBytes is the size of one stored row, or -1.
+func (t VecType) RowBytes(dim int) int {
+	if dim <= 0 {
+		return -1
+	}
+	switch t {
+	case VecF32:
+		return 4 * dim
+	case VecF16:
+		return 2 * dim
+	case VecInt8:
+		return dim
+	case VecBinary:
+		return (dim + 7) / 8
+	}
+	return -1
+}
+
+// Vectors describes stored rows for TopK.
+type Vectors struct {
+	Type   VecType
+	Dim    int
+	N      int
+	Data   []byte    // N rows of Type.RowBytes(Dim) bytes
+	Scales []float32 // VecInt8: N scales
+	Groups []uint32  // row -> group (document ordinal); nil: each row its own group
+	// Allow, when non-nil, is a bitset over groups (bit g%64 of word g/64);
+	// groups at or beyond AllowBits are excluded.
+	Allow     []uint64
+	AllowBits int
+}
+
+func (x *Vectors) check() error {
+	if x == nil {
+		return errors.New("vectors are nil")
+	}
+	rb := x.Type.RowBytes(x.Dim)
+	if rb < 0 {
+		return fmt.Errorf("invalid vector type %d or dim %d", x.Type, x.Dim)
+	}
+	if x.N < 0 || len(x.Data) != x.N*rb {
+		return fmt.Errorf("%d bytes of data for %d rows of %d bytes", len(x.Data), x.N, rb)
+	}
+	if x.Type == VecInt8 && len(x.Scales) != x.N {
+		return fmt.Errorf("%d scales for %d int8 rows", len(x.Scales), x.N)
+	}
+	if x.Groups != nil && len(x.Groups) != x.N {
+		return fmt.Errorf("%d groups for %d rows", len(x.Groups), x.N)
+	}
+	if x.Allow != nil && (x.AllowBits < 0 || x.AllowBits > 64*len(x.Allow)) {
+		return fmt.Errorf("allow bitset of %d words cannot hold %d bits", len(x.Allow), x.AllowBits)
+	}
+	return nil
+}

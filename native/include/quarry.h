@@ -128,6 +128,39 @@ int64_t quarry_quantize(int32_t type, const float *src, void *dst, int64_t nrows
 /* Bytes of one row of n elements of ggml type `type`, or -1 if invalid. */
 int64_t quarry_row_size(int32_t type, int64_t n);
 
+/* ---- exact top-k search ---- */
+
+/* Stored vector types (the same numbering as quarry's index format). */
+#define QUARRY_VEC_F32 0 /* float32 */
+#define QUARRY_VEC_F16 1 /* IEEE half */
+#define QUARRY_VEC_I8 2  /* int8 with a per-row scale: x ≈ scale * q */
+#define QUARRY_VEC_BIN 3 /* sign bits: dimension j is bit j%8 of byte j/8 (set when x > 0) */
+
+typedef struct quarry_vectors {
+    int32_t dtype;           /* QUARRY_VEC_* */
+    int32_t dim;
+    int64_t n;               /* rows */
+    const void *data;        /* n rows of quarry_vec_row_bytes(dtype, dim) bytes (64-byte alignment is fastest) */
+    const float *scales;     /* int8: n per-row scales; else NULL */
+    const uint32_t *groups;  /* row -> group (document); NULL: each row is its own group (= row index) */
+    const uint64_t *allow;   /* bitset over groups (bit g%64 of word g/64); NULL: all allowed */
+    int64_t n_allow_bits;    /* groups at or beyond this are not allowed (when allow != NULL) */
+} quarry_vectors;
+
+/* Bytes of one stored row, or -1 for an invalid type or dim. */
+int64_t quarry_vec_row_bytes(int32_t dtype, int32_t dim);
+
+/*
+ * Exact top-k groups by the best row score (dot product) for each of nq
+ * queries (nq x dim floats). Outputs nq*k scores, rows (the best row of the
+ * group) and groups (may be NULL), best first; unused slots get -inf / -1.
+ * Ties break by group ascending. int8 and binary scores are approximate
+ * (query quantized to int8 / sign bits): rescore the candidates.
+ * n_threads 0 = all cores.
+ */
+int quarry_topk(const float *queries, int32_t nq, const quarry_vectors *x, int32_t k, int32_t n_threads, float *scores,
+                int64_t *rows, int64_t *groups, char *err, size_t err_len);
+
 /* A short description of the CPU features ggml was built with, e.g. "AVX2 FMA F16C". */
 const char *quarry_system_info(void);
 
