@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/quarry-search/quarry/engine"
 	"github.com/urfave/cli/v2"
@@ -96,10 +99,12 @@ func runEmbed(c *cli.Context) error {
 	for i, rec := range recs {
 		texts[i] = c.String("prompt") + rec.Text
 	}
+	t0 := time.Now()
 	vecs, st, err := m.EmbedWithStats(c.Context, texts)
 	if err != nil {
 		return err
 	}
+	elapsed := time.Since(t0)
 	w, closeOut, err := createOutput(c.String("output"), c.App.Writer)
 	if err != nil {
 		return err
@@ -123,7 +128,8 @@ func runEmbed(c *cli.Context) error {
 		return fmt.Errorf("write output: %w", err)
 	}
 	if !c.Bool("quiet") {
-		fmt.Fprintf(c.App.ErrWriter, "embedded %d texts (%d tokens, dim %d, normalized %v)", st.Inputs, st.Tokens, m.Dim(), m.Normalized())
+		fmt.Fprintf(c.App.ErrWriter, "embedded %d texts (%d tokens, dim %d, normalized %v) in %.3fs: %.1f texts/s, %.0f tokens/s, peak RSS %d MB",
+			st.Inputs, st.Tokens, m.Dim(), m.Normalized(), elapsed.Seconds(), float64(st.Inputs)/elapsed.Seconds(), float64(st.Tokens)/elapsed.Seconds(), peakRSSMB())
 		if st.Truncated > 0 {
 			fmt.Fprintf(c.App.ErrWriter, "; %d truncated to %d tokens", st.Truncated, m.MaxTokens())
 		}
@@ -208,4 +214,24 @@ func writeNPY(w io.Writer, vecs [][]float32, dim int) error {
 		}
 	}
 	return nil
+}
+
+// peakRSSMB is the process's peak resident set size in MB: VmHWM from
+// /proc/self/status (getrusage's ru_maxrss survives exec on Linux, so a
+// process started by a large parent would report the parent's peak).
+func peakRSSMB() int64 {
+	if b, err := os.ReadFile("/proc/self/status"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) >= 2 && f[0] == "VmHWM:" {
+				if kb, err := strconv.ParseInt(f[1], 10, 64); err == nil {
+					return kb / 1024
+				}
+			}
+		}
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return -1
+	}
+	return int64(ru.Maxrss) / 1024
 }
