@@ -212,6 +212,25 @@ void load_graph_model(quarry_model *m) {
         w->bytes += nb;
         w->n_tensors++;
     }
+    // Pack the dense layers for the CPU GEMM (QUARRY_GGML_MATMUL=1 keeps ggml's mul_mat).
+    if (!env_on("QUARRY_GGML_MATMUL")) {
+        auto pack = [](ggml_tensor *wt, ggml_tensor *bt) -> std::unique_ptr<PackedLinear> {
+            if (!wt || !PackedLinear::supported(wt)) return nullptr;
+            auto p = std::make_unique<PackedLinear>();
+            p->pack(wt, bt);
+            return p;
+        };
+        for (Layer &l : w->layers) {
+            if (!l.wqkv) {
+                l.pq = pack(l.wq, l.bq);
+                l.pk = pack(l.wk, l.bk);
+                l.pv = pack(l.wv, l.bv);
+            }
+            l.po = pack(l.wo, l.bo);
+            l.pup = pack(l.up_w, l.up_b);
+            l.pdown = pack(l.down_w, l.down_b);
+        }
+    }
     m->w = std::move(w);
 }
 
@@ -232,13 +251,24 @@ struct GraphInputs {
     ggml_tensor *ids, *types, *pos, *mask, *pool, *rows;
 };
 
+const std::unique_ptr<PackedLinear> &nullptr_packed() {
+    static const std::unique_ptr<PackedLinear> none;
+    return none;
+}
+
 ggml_tensor *layer_norm(ggml_context *ctx, ggml_tensor *x, ggml_tensor *w, ggml_tensor *b, float eps) {
     x = ggml_norm(ctx, x, eps);
     x = ggml_mul(ctx, x, w);
     return ggml_add(ctx, x, b);
 }
 
-ggml_tensor *linear(ggml_context *ctx, ggml_tensor *x, ggml_tensor *w, ggml_tensor *b) {
+ggml_tensor *linear(ggml_context *ctx, ggml_tensor *x, ggml_tensor *w, ggml_tensor *b,
+                    const std::unique_ptr<PackedLinear> &packed = nullptr_packed()) {
+    if (packed) {
+        ggml_tensor *args[1] = {x};
+        return ggml_custom_4d(ctx, GGML_TYPE_F32, packed->N, x->ne[1], 1, 1, args, 1, linear_op, GGML_N_TASKS_MAX,
+                              packed.get());
+    }
     x = ggml_mul_mat(ctx, w, x);
     return b ? ggml_add(ctx, x, b) : x;
 }
@@ -252,7 +282,7 @@ ggml_tensor *build(quarry_model *m, ggml_context *ctx, ggml_cgraph *gf, int64_t 
     const int64_t H = hp.n_embd, NH = hp.n_head, HD = H / NH, T = B * L;
     const bool tanh_gelu = m->params.gelu == QUARRY_GELU_TANH;
     // CPU: own attention and GELU kernels (kernels.cpp); other backends: ggml ops.
-    static const bool force_ggml = getenv("QUARRY_GGML_ATTN") != nullptr;
+    static const bool force_ggml = env_on("QUARRY_GGML_ATTN");
     const bool custom = !force_ggml;
 
     in.ids = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
@@ -294,9 +324,9 @@ ggml_tensor *build(quarry_model *m, ggml_context *ctx, ggml_cgraph *gf, int64_t 
                 v = ggml_cont(ctx, v);
             }
         } else {
-            q = linear(ctx, x, l.wq, l.bq);
-            k = linear(ctx, x, l.wk, l.bk);
-            v = linear(ctx, x, l.wv, l.bv);
+            q = linear(ctx, x, l.wq, l.bq, custom ? l.pq : nullptr_packed());
+            k = linear(ctx, x, l.wk, l.bk, custom ? l.pk : nullptr_packed());
+            v = linear(ctx, x, l.wv, l.bv, custom ? l.pv : nullptr_packed());
         }
         ggml_tensor *attn;
         if (custom) {
@@ -314,15 +344,15 @@ ggml_tensor *build(quarry_model *m, ggml_context *ctx, ggml_cgraph *gf, int64_t 
             attn = ggml_reshape_2d(ctx, kqv, H, T);
         }
 
-        attn = linear(ctx, attn, l.wo, l.bo);
+        attn = linear(ctx, attn, l.wo, l.bo, custom ? l.po : nullptr_packed());
         x = layer_norm(ctx, ggml_add(ctx, attn, x), l.ln1_w, l.ln1_b, hp.eps);
 
-        ggml_tensor *ff = linear(ctx, x, l.up_w, l.up_b);
+        ggml_tensor *ff = linear(ctx, x, l.up_w, l.up_b, custom ? l.pup : nullptr_packed());
         if (tanh_gelu)
             ff = ggml_gelu(ctx, ff);
         else
             ff = custom ? ggml_map_custom1(ctx, ff, gelu_erf_op, GGML_N_TASKS_MAX, nullptr) : ggml_gelu_erf(ctx, ff);
-        ff = linear(ctx, ff, l.down_w, l.down_b);
+        ff = linear(ctx, ff, l.down_w, l.down_b, custom ? l.pdown : nullptr_packed());
         x = layer_norm(ctx, ggml_add(ctx, ff, x), l.ln2_w, l.ln2_b, hp.eps);
     }
 
@@ -373,7 +403,7 @@ void graph_run(quarry_model *m, Worker *wk, const int32_t *ids, const int32_t *t
         in_types.assign(T, 0);
         in_pos.resize(L);
         for (int64_t p = 0; p < L; p++) in_pos[p] = (int32_t)p;
-        const bool need_mask = getenv("QUARRY_GGML_ATTN") != nullptr;
+        const bool need_mask = env_on("QUARRY_GGML_ATTN");
         if (need_mask) in_mask.assign(L * L * B, -INFINITY);
         seq_len.resize(B);
         if (pooling == QUARRY_POOLING_MEAN) in_pool.assign(L * B, 0.0f);

@@ -7,9 +7,11 @@
 #include "ggml-alloc.h"
 #include "ggml-backend.h"
 #include "gguf.h"
+#include "gemm.h"
 
 #include <condition_variable>
 #include <cstdarg>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <stdexcept>
@@ -48,6 +50,8 @@ struct Layer {
     ggml_tensor *ln1_w = nullptr, *ln1_b = nullptr;
     ggml_tensor *up_w = nullptr, *up_b = nullptr, *down_w = nullptr, *down_b = nullptr;
     ggml_tensor *ln2_w = nullptr, *ln2_b = nullptr;
+    // CPU: the dense layers packed for quarry's own GEMM (gemm.cpp); null when not packable.
+    std::unique_ptr<PackedLinear> pq, pk, pv, po, pup, pdown;
 };
 
 // Weights of the model, resident in one backend buffer.
@@ -123,6 +127,12 @@ void graph_run(quarry_model *m, Worker *wk, const int32_t *ids, const int32_t *t
                const std::vector<int32_t> &len, bool rerank, float *out);
 void llama_run(quarry_model *m, Worker *wk, const int32_t *ids, const int32_t *types, const std::vector<int32_t> &start,
                const std::vector<int32_t> &len, bool rerank, float *out);
+
+// Whether an environment switch is set to something other than "" or "0".
+inline bool env_on(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && !(v[0] == '0' && v[1] == 0);
+}
 
 // Quiet ggml/llama logging unless QUARRY_LOG is set.
 void init_logging();
