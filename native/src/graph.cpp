@@ -251,6 +251,18 @@ struct GraphInputs {
     ggml_tensor *ids, *types, *pos, *mask, *pool, *rows;
 };
 
+// How the sequences of one graph evaluation are laid out.
+//  packed (CPU kernels): the T real tokens back to back, no padding; attention
+//    and pooling kernels take each sequence's start and length.
+//  padded (ggml ops):   B sequences padded to L tokens; attention is a batched
+//    matmul over [head_dim, L, heads, B] with a padding mask.
+struct Layout {
+    bool packed = true;
+    int64_t B = 0, L = 0, T = 0;
+    AttnArgs *attn = nullptr;
+    PoolArgs *pool = nullptr;
+};
+
 const std::unique_ptr<PackedLinear> &nullptr_packed() {
     static const std::unique_ptr<PackedLinear> none;
     return none;
@@ -273,30 +285,24 @@ ggml_tensor *linear(ggml_context *ctx, ggml_tensor *x, ggml_tensor *w, ggml_tens
     return b ? ggml_add(ctx, x, b) : x;
 }
 
-// Builds the encoder for B sequences padded to L tokens. Returns the output
-// tensor: [n_embd, B] pooled embeddings or [n_cls_out, B] logits.
-ggml_tensor *build(quarry_model *m, ggml_context *ctx, ggml_cgraph *gf, int64_t B, int64_t L, bool rerank,
-                   GraphInputs &in, AttnArgs *attn_args) {
+// Builds the encoder. Returns [n_embd, B] pooled embeddings or [n_cls_out, B] logits.
+ggml_tensor *build(quarry_model *m, ggml_context *ctx, ggml_cgraph *gf, const Layout &lay, bool rerank,
+                   GraphInputs &in) {
     const Hparams &hp = m->hp;
     const Weights &w = *m->w;
-    const int64_t H = hp.n_embd, NH = hp.n_head, HD = H / NH, T = B * L;
+    const int64_t H = hp.n_embd, NH = hp.n_head, HD = H / NH, T = lay.T, B = lay.B, L = lay.L;
     const bool tanh_gelu = m->params.gelu == QUARRY_GELU_TANH;
-    // CPU: own attention and GELU kernels (kernels.cpp); other backends: ggml ops.
-    static const bool force_ggml = env_on("QUARRY_GGML_ATTN");
-    const bool custom = !force_ggml;
+    const bool custom = lay.packed;  // own CPU kernels
 
+    in = GraphInputs{};
     in.ids = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, T);
     ggml_set_input(in.ids);
-    in.pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, L);
+    in.pos = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, custom ? T : L);
     ggml_set_input(in.pos);
-    in.mask = nullptr;
     if (!custom) {
         in.mask = ggml_new_tensor_4d(ctx, GGML_TYPE_F32, L, L, 1, B);
         ggml_set_input(in.mask);
     }
-    in.types = nullptr;
-    in.pool = nullptr;
-    in.rows = nullptr;
 
     ggml_tensor *x = ggml_get_rows(ctx, w.tok_embd, in.ids);  // [H, T]
     if (w.type_embd) {
@@ -304,9 +310,13 @@ ggml_tensor *build(quarry_model *m, ggml_context *ctx, ggml_cgraph *gf, int64_t 
         ggml_set_input(in.types);
         x = ggml_add(ctx, x, ggml_get_rows(ctx, w.type_embd, in.types));
     }
-    x = ggml_reshape_3d(ctx, x, H, L, B);
-    x = ggml_add(ctx, x, ggml_get_rows(ctx, w.pos_embd, in.pos));  // positions broadcast over sequences
-    x = ggml_reshape_2d(ctx, x, H, T);
+    if (custom) {
+        x = ggml_add(ctx, x, ggml_get_rows(ctx, w.pos_embd, in.pos));
+    } else {
+        x = ggml_reshape_3d(ctx, x, H, L, B);
+        x = ggml_add(ctx, x, ggml_get_rows(ctx, w.pos_embd, in.pos));  // positions broadcast over sequences
+        x = ggml_reshape_2d(ctx, x, H, T);
+    }
     x = layer_norm(ctx, x, w.tok_norm_w, w.tok_norm_b, hp.eps);
 
     const float scale = 1.0f / sqrtf((float)HD);
@@ -330,7 +340,7 @@ ggml_tensor *build(quarry_model *m, ggml_context *ctx, ggml_cgraph *gf, int64_t 
         }
         ggml_tensor *attn;
         if (custom) {
-            attn = ggml_map_custom3(ctx, q, k, v, attention_op, GGML_N_TASKS_MAX, attn_args);
+            attn = ggml_map_custom3(ctx, q, k, v, attention_op, GGML_N_TASKS_MAX, lay.attn);
         } else {
             // [HD, NH, L, B] -> [HD, L, NH, B], contiguous for the batched matmul
             q = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_4d(ctx, q, HD, NH, L, B), 0, 2, 1, 3));
@@ -359,11 +369,16 @@ ggml_tensor *build(quarry_model *m, ggml_context *ctx, ggml_cgraph *gf, int64_t 
     ggml_tensor *out = nullptr;
     const int pooling = rerank ? QUARRY_POOLING_RANK : m->pooling;
     if (pooling == QUARRY_POOLING_MEAN) {
-        in.pool = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, L, 1, B);
-        ggml_set_input(in.pool);
-        ggml_tensor *xt = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_3d(ctx, x, H, L, B), 1, 0, 2, 3));  // [L, H, B]
-        out = ggml_mul_mat(ctx, xt, in.pool);  // [H, 1, B]
-        out = ggml_reshape_2d(ctx, out, H, B);
+        if (custom) {
+            ggml_tensor *args[1] = {x};
+            out = ggml_custom_4d(ctx, GGML_TYPE_F32, H, B, 1, 1, args, 1, mean_pool_op, GGML_N_TASKS_MAX, lay.pool);
+        } else {
+            in.pool = ggml_new_tensor_3d(ctx, GGML_TYPE_F32, L, 1, B);
+            ggml_set_input(in.pool);
+            ggml_tensor *xt = ggml_cont(ctx, ggml_permute(ctx, ggml_reshape_3d(ctx, x, H, L, B), 1, 0, 2, 3));  // [L, H, B]
+            out = ggml_mul_mat(ctx, xt, in.pool);  // [H, 1, B]
+            out = ggml_reshape_2d(ctx, out, H, B);
+        }
     } else {
         // CLS, LAST and RANK take one row per sequence.
         in.rows = ggml_new_tensor_1d(ctx, GGML_TYPE_I32, B);
@@ -386,46 +401,77 @@ void graph_run(quarry_model *m, Worker *wk, const int32_t *ids, const int32_t *t
     const int32_t n = (int32_t)len.size();
     const int64_t n_out = rerank ? m->hp.n_cls_out : m->hp.n_embd;
     const int pooling = rerank ? QUARRY_POOLING_RANK : m->pooling;
+    // CPU: own kernels over packed sequences; QUARRY_GGML_ATTN=1: ggml ops over padded ones.
+    static const bool padded = env_on("QUARRY_GGML_ATTN");
     std::vector<int32_t> order(n);
     std::iota(order.begin(), order.end(), 0);
     std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return len[a] > len[b]; });
 
     const int64_t budget = m->params.max_batch_tokens;
-    std::vector<int32_t> in_ids, in_types, in_pos, in_rows, seq_len;
+    std::vector<int32_t> in_ids, in_types, in_pos, in_rows, seq_start, seq_len;
     std::vector<float> in_mask, in_pool, res;
     for (int32_t i = 0; i < n;) {
-        const int64_t L = len[order[i]];
-        int64_t B = std::max<int64_t>(1, budget / L);
-        B = std::min<int64_t>(B, n - i);
-        const int64_t T = B * L;
+        Layout lay;
+        lay.packed = !padded;
+        lay.L = len[order[i]];  // the longest of the batch (sorted descending)
+        int64_t B = 0, T = 0;
+        if (lay.packed) {
+            while (i + B < n && (B == 0 || T + len[order[i + B]] <= budget)) T += len[order[i + B++]];
+        } else {
+            B = std::min<int64_t>(std::max<int64_t>(1, budget / lay.L), n - i);
+            T = B * lay.L;
+        }
+        lay.B = B;
+        lay.T = T;
+        const int64_t L = lay.L;
 
         in_ids.assign(T, 0);
         in_types.assign(T, 0);
-        in_pos.resize(L);
-        for (int64_t p = 0; p < L; p++) in_pos[p] = (int32_t)p;
-        const bool need_mask = env_on("QUARRY_GGML_ATTN");
-        if (need_mask) in_mask.assign(L * L * B, -INFINITY);
-        seq_len.resize(B);
-        if (pooling == QUARRY_POOLING_MEAN) in_pool.assign(L * B, 0.0f);
+        in_pos.assign(lay.packed ? T : L, 0);
         in_rows.assign(B, 0);
+        seq_start.resize(B);
+        seq_len.resize(B);
+        if (!lay.packed) {
+            for (int64_t p = 0; p < L; p++) in_pos[p] = (int32_t)p;
+            in_mask.assign(L * L * B, -INFINITY);
+            if (pooling == QUARRY_POOLING_MEAN) in_pool.assign(L * B, 0.0f);
+        }
+        int64_t off = 0;
         for (int64_t b = 0; b < B; b++) {
             const int32_t s = order[i + b];
             const int32_t ln = len[s];
+            const int64_t row0 = lay.packed ? off : b * L;
             const int32_t *sid = ids + start[s];
             const int32_t *sty = types ? types + start[s] : nullptr;
             for (int32_t t = 0; t < ln; t++) {
-                in_ids[b * L + t] = sid[t];
-                in_types[b * L + t] = sty ? sty[t] : 0;
+                in_ids[row0 + t] = sid[t];
+                in_types[row0 + t] = sty ? sty[t] : 0;
+                if (lay.packed) in_pos[row0 + t] = t;
             }
+            seq_start[b] = (int32_t)row0;
             seq_len[b] = ln;
-            if (need_mask) {
+            if (!lay.packed) {
                 float *mk = in_mask.data() + b * L * L;
                 for (int64_t qi = 0; qi < L; qi++) std::fill(mk + qi * L, mk + qi * L + ln, 0.0f);
+                if (pooling == QUARRY_POOLING_MEAN)
+                    std::fill(in_pool.data() + b * L, in_pool.data() + b * L + ln, 1.0f / (float)ln);
             }
-            if (pooling == QUARRY_POOLING_MEAN)
-                std::fill(in_pool.data() + b * L, in_pool.data() + b * L + ln, 1.0f / (float)ln);
-            in_rows[b] = (int32_t)(b * L + (pooling == QUARRY_POOLING_LAST ? ln - 1 : 0));
+            in_rows[b] = (int32_t)(row0 + (pooling == QUARRY_POOLING_LAST ? ln - 1 : 0));
+            off += ln;
         }
+        AttnArgs attn;
+        attn.B = B;
+        attn.n_head = m->hp.n_head;
+        attn.head_dim = m->hp.n_embd / m->hp.n_head;
+        attn.scale = 1.0f / sqrtf((float)attn.head_dim);
+        attn.start = seq_start.data();
+        attn.len = seq_len.data();
+        PoolArgs pool;
+        pool.B = B;
+        pool.start = seq_start.data();
+        pool.len = seq_len.data();
+        lay.attn = &attn;
+        lay.pool = &pool;
 
         ggml_init_params ip{wk->meta.size(), wk->meta.data(), true};
         ggml_context *ctx = ggml_init(ip);
@@ -433,20 +479,13 @@ void graph_run(quarry_model *m, Worker *wk, const int32_t *ids, const int32_t *t
         std::unique_ptr<ggml_context, void (*)(ggml_context *)> ctx_guard(ctx, ggml_free);
         ggml_cgraph *gf = ggml_new_graph_custom(ctx, kMaxNodes, false);
         GraphInputs gin{};
-        AttnArgs attn;
-        attn.B = B;
-        attn.L = L;
-        attn.n_head = m->hp.n_head;
-        attn.head_dim = m->hp.n_embd / m->hp.n_head;
-        attn.scale = 1.0f / sqrtf((float)attn.head_dim);
-        attn.len = seq_len.data();
-        ggml_tensor *o = build(m, ctx, gf, B, L, rerank, gin, &attn);
+        ggml_tensor *o = build(m, ctx, gf, lay, rerank, gin);
         if (!ggml_gallocr_alloc_graph(wk->galloc, gf))
-            fail(QUARRY_ERR_COMPUTE, "cannot allocate the compute graph for %lld x %lld tokens", (long long)B,
-                 (long long)L);
+            fail(QUARRY_ERR_COMPUTE, "cannot allocate the compute graph for %lld sequences, %lld tokens", (long long)B,
+                 (long long)T);
         ggml_backend_tensor_set(gin.ids, in_ids.data(), 0, T * sizeof(int32_t));
         if (gin.types) ggml_backend_tensor_set(gin.types, in_types.data(), 0, T * sizeof(int32_t));
-        ggml_backend_tensor_set(gin.pos, in_pos.data(), 0, L * sizeof(int32_t));
+        ggml_backend_tensor_set(gin.pos, in_pos.data(), 0, in_pos.size() * sizeof(int32_t));
         if (gin.mask) ggml_backend_tensor_set(gin.mask, in_mask.data(), 0, in_mask.size() * sizeof(float));
         if (gin.pool) ggml_backend_tensor_set(gin.pool, in_pool.data(), 0, in_pool.size() * sizeof(float));
         if (gin.rows) ggml_backend_tensor_set(gin.rows, in_rows.data(), 0, B * sizeof(int32_t));

@@ -89,13 +89,13 @@ Scratch &scratch() {
 void attend_one(const AttnArgs &a, int64_t b, int64_t h, const float *Q, const float *K, const float *V, float *O) {
     const int64_t n = a.len[b];
     const int64_t d = a.head_dim;
-    const int64_t L = a.L;
+    const int64_t s0 = a.start[b];
     const float scale = a.scale;
     const int64_t rq = a.q_stride, rk = a.k_stride, rv = a.v_stride, ro = a.o_stride;
-    const float *q0 = Q + b * L * rq + h * d;
-    const float *k0 = K + b * L * rk + h * d;
-    const float *v0 = V + b * L * rv + h * d;
-    float *o0 = O + b * L * ro + h * d;
+    const float *q0 = Q + s0 * rq + h * d;
+    const float *k0 = K + s0 * rk + h * d;
+    const float *v0 = V + s0 * rv + h * d;
+    float *o0 = O + s0 * ro + h * d;
 
     Scratch &sc = scratch();
     const int64_t np = (n + 7) & ~int64_t(7);  // padded row length of S and K^T
@@ -194,8 +194,6 @@ void attend_one(const AttnArgs &a, int64_t b, int64_t h, const float *Q, const f
         }
         for (int64_t k = 0; k < d; k++) oi[k] *= inv;
     }
-    // padded query rows: zeros (finite, ignored by pooling)
-    for (int64_t i = n; i < L; i++) std::memset(o0 + i * ro, 0, d * sizeof(float));
 }
 
 }  // namespace
@@ -211,6 +209,21 @@ void attention_op(ggml_tensor *dst, const ggml_tensor *q, const ggml_tensor *k, 
     for (int64_t t = ith; t < tasks; t += nth) {
         const int64_t b = t / a.n_head, h = t % a.n_head;
         attend_one(a, b, h, (const float *)q->data, (const float *)k->data, (const float *)v->data, (float *)dst->data);
+    }
+}
+
+void mean_pool_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
+    const PoolArgs &p = *(const PoolArgs *)userdata;
+    const ggml_tensor *x = dst->src[0];
+    const int64_t H = x->ne[0];
+    for (int64_t b = ith; b < p.B; b += nth) {
+        float *o = (float *)((char *)dst->data + b * dst->nb[1]);
+        std::vector<double> acc(H, 0.0);
+        for (int64_t t = p.start[b]; t < p.start[b] + p.len[b]; t++) {
+            const float *r = (const float *)((const char *)x->data + t * x->nb[1]);
+            for (int64_t j = 0; j < H; j++) acc[j] += r[j];
+        }
+        for (int64_t j = 0; j < H; j++) o[j] = (float)(acc[j] / p.len[b]);
     }
 }
 
