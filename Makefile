@@ -17,6 +17,11 @@ CMAKE_FLAGS += -DQUARRY_NATIVE=ON
 endif
 GENERATOR := $(shell command -v ninja >/dev/null 2>&1 && echo "-G Ninja")
 PY ?= python3
+# Go's build cache does not see the static libraries named by #cgo LDFLAGS: a
+# hash of them in the link flags makes every change relink (see bindings.NativeStamp).
+STAMP = $(shell cat $(BUILD)/lib/*.a 2>/dev/null | sha256sum | cut -c1-16)
+GOLDFLAGS = -ldflags "-X github.com/quarry-search/quarry/bindings.nativeStamp=$(STAMP)"
+
 VENV := .venv
 DEMO := $(BUILD)/demo
 
@@ -51,22 +56,25 @@ $(BUILD)/lib/libquarry.a: CMakeLists.txt $(wildcard native/src/*.cpp native/src/
 
 ## build: bin/quarry, statically linked against the native core
 build: native
-	$(GO) build -o bin/quarry ./cmd/quarry
+	$(GO) build $(GOLDFLAGS) -o bin/quarry ./cmd/quarry
 
 ## test: everything CI checks
 test: deps native
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l bindings engine cmd testdata scripts 2>/dev/null)" || { gofmt -l bindings engine cmd testdata scripts; echo "gofmt needed"; exit 1; }
 	$(BUILD)/bin/quarry-native-test
-	$(GO) test -count=1 ./...
+	$(GO) test $(GOLDFLAGS) -count=1 ./...
 	CGO_ENABLED=0 $(GO) test -count=1 ./engine/... ./cmd/...
-	$(GO) test -count=1 -race -run 'Concurrent|Race|Close' ./bindings/ ./engine/
+	$(GO) test $(GOLDFLAGS) -count=1 -race -run 'Concurrent|Race|Close' ./bindings/ ./engine/
 
 ## fuzz: run each fuzzer for a while (FUZZTIME=60s)
 FUZZTIME ?= 60s
 fuzz: native
 	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/gguf/
 	$(GO) test -run XXX -fuzz FuzzEncode -fuzztime $(FUZZTIME) ./engine/tokenize/
+	$(GO) test -run XXX -fuzz FuzzJSONL -fuzztime $(FUZZTIME) ./engine/ingest/
+	$(GO) test -run XXX -fuzz FuzzSplit -fuzztime $(FUZZTIME) ./engine/chunk/
+	$(GO) test -run XXX -fuzz FuzzParseFilter -fuzztime $(FUZZTIME) ./engine/meta/
 
 ## demo: set up and run the main job on a built-in default
 demo: deps build
@@ -92,7 +100,7 @@ $(VENV)/.ok: scripts/requirements.txt
 
 ## bench: benchmarks (Go benchmarks on the shape twin; peers in scripts/bench)
 bench: build
-	$(GO) test -run XXX -bench . -benchtime 3x ./engine/
+	$(GO) test $(GOLDFLAGS) -run XXX -bench . -benchtime 3x ./engine/
 
 clean:
 	rm -rf $(BUILD) bin

@@ -273,3 +273,11 @@ func TopK(queries []float32, nq int, x *Vectors, k, threads int) ([]float32, []i
 	}
 	return scores, rows, groups, nil
 }
+
+// nativeStamp is set by the Makefile (-ldflags -X) to a hash of the native
+// libraries: Go's build cache does not see changes in the static libraries
+// named by #cgo LDFLAGS, so the hash in the link flags forces a relink.
+var nativeStamp string
+
+// NativeStamp identifies the native libraries this binary was linked with.
+func NativeStamp() string { return nativeStamp }
