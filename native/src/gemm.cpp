@@ -28,7 +28,9 @@ namespace quarry {
 namespace {
 constexpr int64_t NR = 16;  // features per panel
 constexpr int64_t MR = 6;   // token rows per tile
-constexpr int64_t NC = 8;   // panels per L2 block
+constexpr int64_t NC = 8;   // panels per block (KC x 128 floats of W: 128 KB, in L2)
+constexpr int64_t KC = 256; // K per chunk: one micro-panel (KC x 16 floats = 16 KB) stays in L1
+constexpr int64_t MC = 96;  // token rows per packed A block (MC x KC floats = 96 KB, in L2)
 
 float *alloc_aligned(size_t n) {
     void *p = nullptr;
@@ -37,62 +39,86 @@ float *alloc_aligned(size_t n) {
 }
 
 #ifdef QUARRY_GEMM_AVX2
-// Y tile [mr × 16] at c (row stride ldc) = X rows [mr × K] (stride ldx) · panel + bias.
+// C tile [M × 16] (row stride ldc) (+)= packed A [kc][M] · panel [kc][16]; the first K chunk
+// starts from the bias, later chunks accumulate onto C.
+// Accumulators are named variables, not an array: GCC otherwise keeps an
+// array of vectors on the stack and stores it on every iteration.
 template <int M>
-inline void kernel(const float *x, int64_t ldx, const float *panel, int64_t K, const float *bias, float *c, int64_t ldc) {
-    __m256 acc[M][2];
-    const __m256 b0 = _mm256_loadu_ps(bias), b1 = _mm256_loadu_ps(bias + 8);
-    for (int i = 0; i < M; i++) {
-        acc[i][0] = b0;
-        acc[i][1] = b1;
+inline void kernel(const float *a, const float *panel, int64_t kc, const float *bias, bool first, float *c, int64_t ldc) {
+    __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
+    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
+#define QLOAD(i, v0, v1)                                            \
+    if constexpr (M > i) {                                          \
+        v0 = first ? _mm256_loadu_ps(bias) : _mm256_loadu_ps(c + i * ldc);     \
+        v1 = first ? _mm256_loadu_ps(bias + 8) : _mm256_loadu_ps(c + i * ldc + 8); \
     }
+    QLOAD(0, c00, c01) QLOAD(1, c10, c11) QLOAD(2, c20, c21) QLOAD(3, c30, c31) QLOAD(4, c40, c41) QLOAD(5, c50, c51)
+#undef QLOAD
     const float *p = panel;
-    for (int64_t k = 0; k < K; k++, p += NR) {
+    for (int64_t k = 0; k < kc; k++, p += NR, a += M) {
         const __m256 w0 = _mm256_load_ps(p), w1 = _mm256_load_ps(p + 8);
-        for (int i = 0; i < M; i++) {
-            const __m256 a = _mm256_broadcast_ss(x + i * ldx + k);
-            acc[i][0] = _mm256_fmadd_ps(a, w0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(a, w1, acc[i][1]);
-        }
+        __m256 x;
+#define QFMA(i, v0, v1)                        \
+    if constexpr (M > i) {                     \
+        x = _mm256_broadcast_ss(a + i);        \
+        v0 = _mm256_fmadd_ps(x, w0, v0);       \
+        v1 = _mm256_fmadd_ps(x, w1, v1);       \
     }
-    for (int i = 0; i < M; i++) {
-        _mm256_storeu_ps(c + i * ldc, acc[i][0]);
-        _mm256_storeu_ps(c + i * ldc + 8, acc[i][1]);
+        QFMA(0, c00, c01) QFMA(1, c10, c11) QFMA(2, c20, c21) QFMA(3, c30, c31) QFMA(4, c40, c41) QFMA(5, c50, c51)
+#undef QFMA
     }
+#define QSTORE(i, v0, v1)                              \
+    if constexpr (M > i) {                             \
+        _mm256_storeu_ps(c + i * ldc, v0);             \
+        _mm256_storeu_ps(c + i * ldc + 8, v1);         \
+    }
+    QSTORE(0, c00, c01) QSTORE(1, c10, c11) QSTORE(2, c20, c21) QSTORE(3, c30, c31) QSTORE(4, c40, c41) QSTORE(5, c50, c51)
+#undef QSTORE
 }
 #endif
 
 template <int M>
-inline void kernel_ref(const float *x, int64_t ldx, const float *panel, int64_t K, const float *bias, float *c, int64_t ldc) {
+inline void kernel_ref(const float *a, const float *panel, int64_t kc, const float *bias, bool first, float *c, int64_t ldc) {
     float acc[M][NR];
     for (int i = 0; i < M; i++)
-        for (int j = 0; j < NR; j++) acc[i][j] = bias[j];
-    for (int64_t k = 0; k < K; k++)
+        for (int j = 0; j < NR; j++) acc[i][j] = first ? bias[j] : c[i * ldc + j];
+    for (int64_t k = 0; k < kc; k++)
         for (int i = 0; i < M; i++) {
-            const float a = x[i * ldx + k];
-            for (int j = 0; j < NR; j++) acc[i][j] += a * panel[k * NR + j];
+            const float x = a[k * M + i];
+            for (int j = 0; j < NR; j++) acc[i][j] += x * panel[k * NR + j];
         }
     for (int i = 0; i < M; i++) memcpy(c + i * ldc, acc[i], NR * sizeof(float));
 }
 
 template <int M>
-inline void tile(const float *x, int64_t ldx, const float *panel, int64_t K, const float *bias, float *c, int64_t ldc) {
+inline void tile(const float *a, const float *panel, int64_t kc, const float *bias, bool first, float *c, int64_t ldc) {
 #ifdef QUARRY_GEMM_AVX2
-    kernel<M>(x, ldx, panel, K, bias, c, ldc);
+    kernel<M>(a, panel, kc, bias, first, c, ldc);
 #else
-    kernel_ref<M>(x, ldx, panel, K, bias, c, ldc);
+    kernel_ref<M>(a, panel, kc, bias, first, c, ldc);
 #endif
 }
 
-void tile_rows(int64_t m, const float *x, int64_t ldx, const float *panel, int64_t K, const float *bias, float *c,
+void tile_rows(int64_t m, const float *a, const float *panel, int64_t kc, const float *bias, bool first, float *c,
                int64_t ldc) {
     switch (m) {
-        case 6: tile<6>(x, ldx, panel, K, bias, c, ldc); break;
-        case 5: tile<5>(x, ldx, panel, K, bias, c, ldc); break;
-        case 4: tile<4>(x, ldx, panel, K, bias, c, ldc); break;
-        case 3: tile<3>(x, ldx, panel, K, bias, c, ldc); break;
-        case 2: tile<2>(x, ldx, panel, K, bias, c, ldc); break;
-        case 1: tile<1>(x, ldx, panel, K, bias, c, ldc); break;
+        case 6: tile<6>(a, panel, kc, bias, first, c, ldc); break;
+        case 5: tile<5>(a, panel, kc, bias, first, c, ldc); break;
+        case 4: tile<4>(a, panel, kc, bias, first, c, ldc); break;
+        case 3: tile<3>(a, panel, kc, bias, first, c, ldc); break;
+        case 2: tile<2>(a, panel, kc, bias, first, c, ldc); break;
+        case 1: tile<1>(a, panel, kc, bias, first, c, ldc); break;
+    }
+}
+
+// Packs rows [t0, t0+mc) × columns [k0, k0+kc) of X into tiles of MR rows:
+// tile r holds kc groups of m values (m = rows in the tile), k-major.
+void pack_a(const float *x, int64_t ldx, int64_t t0, int64_t mc, int64_t k0, int64_t kc, float *dst) {
+    for (int64_t r = 0; r < mc; r += MR) {
+        const int64_t m = std::min(MR, mc - r);
+        const float *src = x + (t0 + r) * ldx + k0;
+        for (int64_t k = 0; k < kc; k++)
+            for (int64_t i = 0; i < m; i++) *dst++ = src[i * ldx + k];
     }
 }
 }  // namespace
@@ -126,13 +152,24 @@ void PackedLinear::pack(const ggml_tensor *weight, const ggml_tensor *bias) {
 }
 
 void PackedLinear::run(const float *x, int64_t ldx, float *y, int64_t ldy, int64_t t0, int64_t t1) const {
+    static thread_local std::vector<float> abuf;
+    abuf.resize(MC * KC);
     const int64_t panels = N / NR;
     for (int64_t p0 = 0; p0 < panels; p0 += NC) {
         const int64_t p1 = std::min(panels, p0 + NC);
-        for (int64_t t = t0; t < t1; t += MR) {
-            const int64_t m = std::min(MR, t1 - t);
-            for (int64_t p = p0; p < p1; p++)
-                tile_rows(m, x + t * ldx, ldx, w + p * K * NR, K, b + p * NR, y + t * ldy + p * NR, ldy);
+        for (int64_t k0 = 0; k0 < K; k0 += KC) {
+            const int64_t kc = std::min(KC, K - k0);
+            for (int64_t m0 = t0; m0 < t1; m0 += MC) {
+                const int64_t mc = std::min(MC, t1 - m0);
+                pack_a(x, ldx, m0, mc, k0, kc, abuf.data());
+                for (int64_t p = p0; p < p1; p++) {
+                    const float *panel = w + p * K * NR + k0 * NR;
+                    for (int64_t r = 0; r < mc; r += MR) {
+                        const int64_t m = std::min(MR, mc - r);
+                        tile_rows(m, abuf.data() + r * kc, panel, kc, b + p * NR, k0 == 0, y + (m0 + r) * ldy + p * NR, ldy);
+                    }
+                }
+            }
         }
     }
 }
