@@ -43,7 +43,9 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 		Writer:          stdout,
 		ErrWriter:       stderr,
 		HideHelpCommand: true,
-		ExitErrHandler:  func(*cli.Context, error) {}, // errors are printed by run
+		// --filter values hold commas (FIELD=V1,V2): never split them
+		DisableSliceFlagSeparator: true,
+		ExitErrHandler:            func(*cli.Context, error) {}, // errors are printed by run
 		OnUsageError: func(c *cli.Context, err error, isSub bool) error {
 			return usageError{err}
 		},
@@ -52,6 +54,12 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			rerankCommand(),
 			modelCommand(),
 			convertCommand(),
+			indexCommand(),
+			searchCommand(),
+			deleteCommand(),
+			compactCommand(),
+			infoCommand(),
+			pullCommand(),
 		},
 	}
 }
