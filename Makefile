@@ -78,20 +78,26 @@ fuzz: native
 	$(GO) test -run XXX -fuzz FuzzUnpickle -fuzztime $(FUZZTIME) ./engine/hf/
 	$(GO) test -run XXX -fuzz FuzzParseSegment -fuzztime $(FUZZTIME) ./engine/lexical/
 
-## demo: set up and run the main job on a built-in default
+## demo: set up and run the main job on a built-in default: index the Debian package descriptions
+## of this machine (apt-cache dumpavail) with the real all-MiniLM-L6-v2, then search it
+DEMO_MODEL ?= models/all-MiniLM-L6-v2-f16.gguf
 demo: deps build
 	@mkdir -p $(DEMO)
-	$(GO) run ./testdata/gen -out $(DEMO) -preset minilm -kind mean -type f16 -seed 1 >/dev/null
-	$(GO) run ./testdata/gen -out $(DEMO) -preset small -kind rank -type f32 -seed 2 >/dev/null
-	@echo; echo "== quarry model info (generated MiniLM-L6-shaped bi-encoder, random weights)"
-	bin/quarry model info $(DEMO)/minilm-mean-f16.gguf
-	@echo; echo "== quarry embed"
-	printf '%s\n' "How many people live in Berlin?" "Berlin is well known for its museums." "Der Kölner Dom ist eine Kathedrale." \
-	  | bin/quarry embed -m $(DEMO)/minilm-mean-f16.gguf | cut -c1-120
-	@echo; echo "== quarry rerank (generated cross-encoder, random weights: the order is arbitrary)"
-	printf '%s\n' "Berlin had a population of 3,520,031 registered inhabitants in an area of 891.82 square kilometers." \
-	  "Berlin is well known for its museums." "Paris is the capital of France." \
-	  | bin/quarry rerank -m $(DEMO)/small-rank-f32.gguf --query "How many people live in Berlin?"
+	@if [ ! -f $(DEMO_MODEL) ]; then \
+	  scripts/models/fetch.sh || { echo "demo: the real model could not be fetched (offline?); using the generated MiniLM-L6 shape twin: random weights, so dense results are NOT meaningful" >&2; \
+	    $(GO) run ./testdata/gen -out $(DEMO) -preset minilm -kind mean -type f16 -seed 1 >/dev/null; }; fi
+	@model=$(DEMO_MODEL); [ -f $$model ] || model=$(DEMO)/minilm-mean-f16.gguf; \
+	if [ -z "$$(apt-cache dumpavail 2>/dev/null | head -c 1)" ]; then $(APT) update -qq; fi; \
+	[ -s $(DEMO)/packages.jsonl ] || apt-cache dumpavail | $(GO) run ./scripts/demo/debian > $(DEMO)/packages.jsonl; \
+	echo; echo "== quarry index: $$(wc -l < $(DEMO)/packages.jsonl) Debian package descriptions with $$model"; \
+	bin/quarry index -m $$model --input $(DEMO)/packages.jsonl --out $(DEMO)/packages.idx; \
+	bin/quarry info $(DEMO)/packages.idx
+	@for mode in dense bm25 hybrid; do echo; echo "== quarry search --mode $$mode \"program to shrink pictures\""; \
+	  bin/quarry search $(DEMO)/packages.idx "program to shrink pictures" --mode $$mode --k 5; done
+	@echo; echo '== quarry search --mode hybrid --filter section=python "python library for http requests"'
+	@bin/quarry search $(DEMO)/packages.idx "python library for http requests" --mode hybrid --filter section=python --k 5
+	@echo; echo '== quarry search --sort installed_size:desc --pool 20 "video editor"  (the 20 most relevant, biggest first)'
+	@bin/quarry search $(DEMO)/packages.idx "video editor" --sort installed_size:desc --pool 20 --k 5
 
 ## venv: the light Python environment for reference scripts (numpy, tokenizers)
 venv: $(VENV)/.ok

@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/quarry-search/quarry/bindings"
+	"github.com/quarry-search/quarry/engine"
 	"github.com/quarry-search/quarry/engine/gguf"
 	"github.com/urfave/cli/v2"
 )
@@ -80,6 +81,9 @@ func exitCode(err error) int {
 	case errors.As(err, &ue), errors.As(err, &fe), errors.Is(err, gguf.ErrNotGGUF), errors.Is(err, os.ErrNotExist):
 		return 2
 	case errors.As(err, &be) && (be.Code == bindings.CodeArg || be.Code == bindings.CodeModel):
+		return 2
+	case errors.Is(err, engine.ErrModelKind), errors.Is(err, engine.ErrModelMismatch), errors.Is(err, engine.ErrNoIndex),
+		errors.Is(err, engine.ErrIndexExists):
 		return 2
 	}
 	if strings.Contains(err.Error(), "Required flag") || strings.Contains(err.Error(), "flag provided but not defined") {

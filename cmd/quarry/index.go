@@ -1,0 +1,296 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/quarry-search/quarry/engine"
+	"github.com/quarry-search/quarry/engine/ingest"
+	"github.com/quarry-search/quarry/engine/store"
+	"github.com/urfave/cli/v2"
+)
+
+func indexCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "index",
+		Usage: "index a corpus into DIR (creates it, appends to it, or resumes an interrupted run)",
+		Description: "Reads the corpus (JSONL, a BEIR folder, a directory of .txt/.md files, or a Hub model-search folder of\n" +
+			"models.jsonl + passages.jsonl), splits documents into passages with the model's tokenizer, encodes them and\n" +
+			"commits a segment every --segment-passages passages (zstd vectors, doc store, BM25). Running the same command\n" +
+			"again after an interruption resumes after the last committed segment; a new input appends to the index.",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "bi-encoder GGUF (default for an existing index: the one it was built with)"},
+			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "corpus path", Required: true},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "index directory", Required: true},
+			&cli.StringFlag{Name: "format", Value: "auto", Usage: "auto, jsonl, beir, text or hub"},
+			&cli.StringFlag{Name: "dtype", Value: "f32", Usage: "stored vectors: f32, f16, int8 or binary (int8/binary keep f16 for rescoring)"},
+			&cli.IntFlag{Name: "batch", Value: 256, Usage: "passages per native encode call"},
+			&cli.IntFlag{Name: "segment-passages", Value: 8192, Usage: "passages per committed segment (resume interval, memory bound)"},
+			&cli.IntFlag{Name: "window", Usage: "passage length in word pieces (0 = the model's max tokens − 2)"},
+			&cli.IntFlag{Name: "overlap", Usage: "overlap of consecutive passages in word pieces (0 = 32)"},
+			&cli.StringFlag{Name: "analyzer", Value: "en", Usage: "BM25 analyzer: en, english (Elasticsearch's stop words) or standard"},
+			&cli.StringFlag{Name: "id-field", Usage: "JSONL: field holding the document id (default _id, then id)"},
+			&cli.StringFlag{Name: "text-field", Usage: "JSONL: field holding the text (default text)"},
+			&cli.StringFlag{Name: "title-field", Usage: "JSONL: field holding the title (default title)"},
+			&cli.BoolFlag{Name: "skip-bad", Usage: "skip bad records (counted and reported) instead of stopping before anything is committed"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
+		}, modelFlags()...),
+		Action: runIndex,
+	}
+}
+
+func modelOptions(c *cli.Context) engine.ModelOptions {
+	return engine.ModelOptions{Threads: c.Int("threads"), Impl: c.String("impl"), MaxBatchTokens: c.Int("batch-tokens")}
+}
+
+func runIndex(c *cli.Context) error {
+	dir := c.String("out")
+	in := c.String("input")
+	if _, err := os.Stat(in); err != nil {
+		return badInput("--input %s: %v", in, err)
+	}
+	mo := modelOptions(c)
+	var ix *engine.Index
+	var err error
+	if _, serr := os.Stat(filepath.Join(dir, "MANIFEST")); serr == nil {
+		ix, err = engine.Open(dir, engine.OpenOptions{Writable: true, Model: c.String("model"), ModelOptions: mo})
+		if err == nil && c.IsSet("dtype") && ix.Info().DType != c.String("dtype") {
+			ix.Close()
+			return badInput("%s holds %s vectors; --dtype %s would mix them", dir, ix.Info().DType, c.String("dtype"))
+		}
+	} else {
+		if c.String("model") == "" {
+			return badInput("--model is required to create an index")
+		}
+		ix, err = engine.Create(dir, engine.CreateOptions{Model: c.String("model"), DType: c.String("dtype"), Window: c.Int("window"),
+			Overlap: c.Int("overlap"), Analyzer: c.String("analyzer"), ModelOptions: mo})
+	}
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	bar := newProgressBar(c.App.ErrWriter, c.Bool("quiet"))
+	st, err := ix.Add(c.Context, engine.AddOptions{
+		Input: in, SegmentPassages: c.Int("segment-passages"), Batch: c.Int("batch"), Progress: bar.update,
+		Ingest: ingest.Options{Format: c.String("format"), IDField: c.String("id-field"), TextField: c.String("text-field"),
+			TitleField: c.String("title-field"), SkipBad: c.Bool("skip-bad")},
+	})
+	bar.finish()
+	var bad *engine.BadInputError
+	if errors.As(err, &bad) {
+		return usageError{err}
+	}
+	if err != nil {
+		if st != nil && st.Segments > 0 {
+			fmt.Fprintf(c.App.ErrWriter, "quarry: %d segment(s) were committed before the failure; run the same command again to resume\n", st.Segments)
+		}
+		return err
+	}
+	info := ix.Info()
+	w := c.App.ErrWriter
+	if st.AlreadyDone {
+		fmt.Fprintf(w, "%s: %s is already indexed (%d documents, %d passages); nothing to do\n", dir, in, info.Documents, info.Passages)
+		return nil
+	}
+	secs := st.Elapsed.Seconds()
+	fmt.Fprintf(w, "indexed %d documents (%d passages, %d tokens) in %.1fs: %.1f docs/s, %.1f passages/s",
+		st.Docs, st.Passages, st.Tokens, secs, float64(st.Docs)/secs, float64(st.Passages)/secs)
+	if st.Resumed > 0 {
+		fmt.Fprintf(w, "; resumed after %d records", st.Resumed)
+	}
+	if st.Bad > 0 {
+		fmt.Fprintf(w, "; %d bad records skipped", st.Bad)
+	}
+	fmt.Fprintf(w, "\n%s: %d documents, %d passages, %d segments, %s %s vectors, %.1f MB\n",
+		dir, info.Documents, info.Passages, info.Segments, info.DType, dimStr(info), float64(info.Bytes)/1e6)
+	for _, b := range st.BadRecords {
+		fmt.Fprintf(w, "  skipped %s\n", b.Error())
+	}
+	if st.Err != nil {
+		return st.Err
+	}
+	return nil
+}
+
+func dimStr(in engine.Info) string { return fmt.Sprintf("%d-d", in.Model.Dim) }
+
+// progressBar draws one line on stderr, at most 5 times a second.
+type progressBar struct {
+	w     io.Writer
+	quiet bool
+	last  time.Time
+	drawn bool
+	p     engine.Progress
+}
+
+func newProgressBar(w io.Writer, quiet bool) *progressBar { return &progressBar{w: w, quiet: quiet} }
+
+func (b *progressBar) update(p engine.Progress) {
+	b.p = p
+	if b.quiet || time.Since(b.last) < 200*time.Millisecond {
+		return
+	}
+	b.last = time.Now()
+	b.draw()
+}
+
+func (b *progressBar) draw() {
+	p := b.p
+	secs := p.Elapsed.Seconds()
+	if secs <= 0 {
+		secs = 1e-9
+	}
+	done := p.Records
+	var bar, eta string
+	if p.TotalRecords > 0 {
+		frac := float64(done) / float64(p.TotalRecords)
+		frac = min(1, frac)
+		n := int(frac * 24)
+		bar = "[" + strings.Repeat("=", n) + strings.Repeat(" ", 24-n) + fmt.Sprintf("] %3.0f%% ", 100*frac)
+		rate := float64(done-p.Resumed) / secs
+		if rate > 0 && done < p.TotalRecords {
+			left := time.Duration(float64(p.TotalRecords-done)/rate) * time.Second
+			eta = " ETA " + left.Round(time.Second).String()
+		}
+	}
+	fmt.Fprintf(b.w, "\r%s%d/%d records  %d docs  %.1f docs/s  %.1f passages/s  %d segments%s   ",
+		bar, done, p.TotalRecords, p.Docs, float64(p.Docs)/secs, float64(p.Passages)/secs, p.Segments, eta)
+	b.drawn = true
+}
+
+func (b *progressBar) finish() {
+	if b.quiet {
+		return
+	}
+	if b.p.Records > 0 || b.drawn {
+		b.draw()
+	}
+	if b.drawn {
+		fmt.Fprintln(b.w)
+	}
+}
+
+func openIndex(c *cli.Context, dir string, writable bool) (*engine.Index, error) {
+	if dir == "" {
+		return nil, badInput("an index directory is required")
+	}
+	ix, err := engine.Open(dir, engine.OpenOptions{Writable: writable, Model: c.String("model"), ModelOptions: modelOptions(c)})
+	if err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+func deleteCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "delete",
+		Usage:     "delete documents by id (tombstones; `quarry compact` reclaims the space)",
+		ArgsUsage: "DIR",
+		Flags:     []cli.Flag{&cli.StringSliceFlag{Name: "id", Usage: "document id (repeatable)", Required: true}},
+		Action: func(c *cli.Context) error {
+			ix, err := openIndex(c, c.Args().First(), true)
+			if err != nil {
+				return err
+			}
+			defer ix.Close()
+			n, missing, err := ix.Delete(c.Context, c.StringSlice("id"))
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.ErrWriter, "deleted %d document(s)\n", n)
+			if len(missing) > 0 {
+				return badInput("not in the index: %s", strings.Join(missing, ", "))
+			}
+			return nil
+		},
+	}
+}
+
+func compactCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "compact",
+		Usage:     "rewrite the index without deleted documents",
+		ArgsUsage: "DIR",
+		Action: func(c *cli.Context) error {
+			ix, err := openIndex(c, c.Args().First(), true)
+			if err != nil {
+				return err
+			}
+			defer ix.Close()
+			st, err := ix.Compact(c.Context)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.ErrWriter, "compacted: %d deleted document(s) dropped, %d segment(s), %d file(s) removed\n", st.Dropped, st.Segments, st.Removed)
+			return nil
+		},
+	}
+}
+
+func infoCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "info",
+		Usage:     "describe an index",
+		ArgsUsage: "DIR",
+		Flags:     []cli.Flag{&cli.BoolFlag{Name: "json", Usage: "print JSON"}},
+		Action: func(c *cli.Context) error {
+			ix, err := openIndex(c, c.Args().First(), false)
+			if err != nil {
+				return err
+			}
+			defer ix.Close()
+			in := ix.Info()
+			if c.Bool("json") {
+				enc := json.NewEncoder(c.App.Writer)
+				enc.SetIndent("", "  ")
+				return enc.Encode(in)
+			}
+			w := c.App.Writer
+			row := func(k string, v any) { fmt.Fprintf(w, "%-14s %v\n", k, v) }
+			row("index", in.Dir)
+			row("generation", in.Generation)
+			row("documents", in.Documents)
+			row("passages", in.Passages)
+			row("deleted", in.Deleted)
+			row("segments", in.Segments)
+			row("vectors", fmt.Sprintf("%s, %d-d (%s)", in.DType, in.Model.Dim, bytesPerVector(in)))
+			row("chunking", fmt.Sprintf("window %d, overlap %d word pieces", in.Chunking.Window, in.Chunking.Overlap))
+			row("bm25", "analyzer "+in.Analyzer)
+			row("model", fmt.Sprintf("%s (sha256 %.16s…, %s pooling, normalize %v, max %d tokens)", in.Model.Path, in.Model.SHA256, in.Model.Pooling, in.Model.Normalize, in.Model.MaxTokens))
+			row("size", fmt.Sprintf("%.2f MB (%s)", float64(in.Bytes)/1e6, kinds(in.Files)))
+			for _, inp := range in.Inputs {
+				state := "complete"
+				if !inp.Done {
+					state = "interrupted: run `quarry index` again to resume"
+				}
+				row("input", fmt.Sprintf("%s: %d records, %s", inp.Path, inp.Records, state))
+			}
+			return nil
+		},
+	}
+}
+
+func bytesPerVector(in engine.Info) string {
+	if in.Passages == 0 {
+		return "empty"
+	}
+	return fmt.Sprintf("%.1f bytes/vector on disk", float64(in.Files["seg"])/float64(in.Passages))
+}
+
+func kinds(m map[string]int64) string {
+	var parts []string
+	for _, k := range []string{"seg", "docs", "lex", "tomb", "manifest"} {
+		if v, ok := m[k]; ok {
+			parts = append(parts, fmt.Sprintf("%s %.2f MB", k, float64(v)/1e6))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+var _ = store.F32

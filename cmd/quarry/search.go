@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/quarry-search/quarry/engine"
+	"github.com/quarry-search/quarry/engine/lexical"
+	"github.com/urfave/cli/v2"
+)
+
+func searchCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "search",
+		Usage:     "search an index (dense, BM25 or hybrid; filters, sort, cross-encoder rerank)",
+		ArgsUsage: "DIR [QUERY]",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "queries", Usage: "file of queries: JSONL with _id and text (BEIR queries.jsonl) or one per line"},
+			&cli.IntFlag{Name: "k", Value: 10, Usage: "results per query"},
+			&cli.StringFlag{Name: "mode", Value: "dense", Usage: "dense, bm25 or hybrid"},
+			&cli.StringFlag{Name: "fusion", Value: "rrf", Usage: "hybrid fusion: rrf (k=60) or weighted"},
+			&cli.Float64Flag{Name: "alpha", Value: 0.5, Usage: "weighted fusion: weight of the dense score"},
+			&cli.StringSliceFlag{Name: "filter", Usage: "metadata filter, repeatable (AND): FIELD=V1,V2  FIELD!=V  FIELD>=N  (> < <= too; task = pipeline_tag)"},
+			&cli.StringFlag{Name: "sort", Usage: "FIELD:asc|desc — order the --pool most relevant results by a metadata field"},
+			&cli.IntFlag{Name: "pool", Usage: "relevant results fused, reranked or sorted (0 = max(k, 100))"},
+			&cli.StringFlag{Name: "rerank-model", Usage: "cross-encoder GGUF that reranks the best --rerank-top results"},
+			&cli.IntFlag{Name: "rerank-top", Value: 100, Usage: "candidates to rerank"},
+			&cli.IntFlag{Name: "rescore", Usage: "int8/binary indexes: candidates rescored in full precision (0 = max(10k, 100))"},
+			&cli.Float64Flag{Name: "k1", Value: 1.2, Usage: "BM25 k1"},
+			&cli.Float64Flag{Name: "b", Value: 0.75, Usage: "BM25 b"},
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "the index's model, if it moved (must be the same file)"},
+			&cli.StringFlag{Name: "show", Usage: "metadata fields to show in the table (comma-separated; default: a few present fields)"},
+			&cli.BoolFlag{Name: "json", Usage: "one JSON object per query"},
+		}, modelFlags()...),
+		Action: runSearch,
+	}
+}
+
+type query struct{ id, text string }
+
+func readQueries(path string, c *cli.Context) ([]query, error) {
+	r, name, closeIn, err := openInput(path, c.App.Reader)
+	if err != nil {
+		return nil, err
+	}
+	defer closeIn()
+	recs, _, err := readRecords(r, name, "auto")
+	if err != nil {
+		return nil, err
+	}
+	qs := make([]query, len(recs))
+	for i, rec := range recs {
+		id := rec.ID
+		if id == "" {
+			id = strconv.Itoa(i + 1)
+		}
+		qs[i] = query{id, rec.Text}
+	}
+	return qs, nil
+}
+
+func runSearch(c *cli.Context) error {
+	dir := c.Args().Get(0)
+	var qs []query
+	switch {
+	case c.String("queries") != "":
+		if c.NArg() > 1 {
+			return badInput("give either QUERY or --queries, not both")
+		}
+		var err error
+		if qs, err = readQueries(c.String("queries"), c); err != nil {
+			return err
+		}
+	case c.NArg() == 2:
+		qs = []query{{"1", c.Args().Get(1)}}
+	default:
+		return badInput("usage: quarry search DIR QUERY | quarry search DIR --queries FILE")
+	}
+	for _, q := range qs {
+		if !utf8.ValidString(q.text) {
+			return badInput("query %s is not valid UTF-8", q.id)
+		}
+	}
+	mode := engine.Mode(c.String("mode"))
+	if mode != engine.ModeDense && mode != engine.ModeBM25 && mode != engine.ModeHybrid {
+		return badInput("--mode %q: want dense, bm25 or hybrid", mode)
+	}
+	if c.Int("k") <= 0 {
+		return badInput("--k must be positive")
+	}
+	ix, err := openIndex(c, dir, false)
+	if err != nil {
+		return err
+	}
+	defer ix.Close()
+	var rr *engine.Model
+	if p := c.String("rerank-model"); p != "" {
+		if rr, err = engine.LoadModel(p, modelOptions(c)); err != nil {
+			return err
+		}
+		defer rr.Close()
+		if !rr.CrossEncoder() {
+			return badInput("--rerank-model %s is a bi-encoder; reranking needs a cross-encoder", p)
+		}
+	}
+	params := lexical.DefaultParams()
+	params.K1, params.B = c.Float64("k1"), c.Float64("b")
+	reqs := make([]engine.Request, len(qs))
+	for i, q := range qs {
+		reqs[i] = engine.Request{ID: q.id, Text: q.text, K: c.Int("k"), Mode: mode, Fusion: c.String("fusion"), Alpha: c.Float64("alpha"),
+			Filters: c.StringSlice("filter"), Sort: c.String("sort"), Pool: c.Int("pool"), Rescore: c.Int("rescore"),
+			Reranker: rr, RerankTop: c.Int("rerank-top"), BM25: &params}
+	}
+	resps, err := ix.SearchBatch(c.Context, reqs)
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "filter") || strings.Contains(err.Error(), "sort") {
+			return badInput("%v", err)
+		}
+		return err
+	}
+	w := bufio.NewWriter(c.App.Writer)
+	defer w.Flush()
+	if c.Bool("json") {
+		enc := json.NewEncoder(w)
+		enc.SetEscapeHTML(false)
+		for _, r := range resps {
+			if r.Results == nil {
+				r.Results = []engine.Result{}
+			}
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	var show []string
+	if s := c.String("show"); s != "" {
+		show = strings.Split(s, ",")
+	}
+	for i, r := range resps {
+		if len(resps) > 1 || i > 0 {
+			fmt.Fprintf(w, "\nquery %s: %s\n", r.QueryID, qs[i].text)
+		}
+		writeResultTable(w, r, show, mode == engine.ModeHybrid || rr != nil)
+	}
+	return nil
+}
+
+// defaultShow picks up to four metadata fields to show: the well-known ones
+// of the corpus formats first.
+func defaultShow(r *engine.Response) []string {
+	seen := map[string]bool{}
+	for _, res := range r.Results {
+		var md map[string]any
+		json.Unmarshal(res.Metadata, &md)
+		for k, v := range md {
+			if _, isMap := v.(map[string]any); !isMap {
+				seen[k] = true
+			}
+		}
+	}
+	var out []string
+	for _, k := range []string{"pipeline_tag", "library_name", "likes", "downloads", "section", "priority", "installed_size", "lastModified"} {
+		if seen[k] && len(out) < 4 {
+			out = append(out, k)
+			delete(seen, k)
+		}
+	}
+	var rest []string
+	for k := range seen {
+		rest = append(rest, k)
+	}
+	sort.Strings(rest)
+	for _, k := range rest {
+		if len(out) >= 3 {
+			break
+		}
+		if k != "readme" && k != "tags" && k != "siblings" && k != "config" {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+func writeResultTable(w io.Writer, r *engine.Response, show []string, components bool) {
+	if len(r.Results) == 0 {
+		fmt.Fprintln(w, "(no results)")
+		return
+	}
+	if show == nil {
+		show = defaultShow(r)
+	}
+	for i, res := range r.Results {
+		var md map[string]any
+		dec := json.NewDecoder(strings.NewReader(string(res.Metadata)))
+		dec.UseNumber()
+		dec.Decode(&md)
+		var parts []string
+		for _, f := range show {
+			if v, ok := md[f]; ok && v != nil {
+				parts = append(parts, fmt.Sprintf("%s=%v", f, v))
+			}
+		}
+		sc := fmt.Sprintf("%.4f", res.Score)
+		var comp []string
+		if res.Scores.Dense != nil && components {
+			comp = append(comp, fmt.Sprintf("dense %.3f", *res.Scores.Dense))
+		}
+		if res.Scores.BM25 != nil && components {
+			comp = append(comp, fmt.Sprintf("bm25 %.2f", *res.Scores.BM25))
+		}
+		if res.Scores.Relevance != nil {
+			comp = append(comp, fmt.Sprintf("rel %.4f", *res.Scores.Relevance))
+		}
+		if len(comp) > 0 {
+			sc += " (" + strings.Join(comp, ", ") + ")"
+		}
+		title := res.Title
+		if title == "" || title == res.ID {
+			title = ""
+		} else {
+			title = "  " + snippet(title, 60)
+		}
+		fmt.Fprintf(w, "%2d. %s  %s%s\n", i+1, sc, res.ID, title)
+		if len(parts) > 0 {
+			fmt.Fprintf(w, "    %s\n", strings.Join(parts, "  "))
+		}
+		fmt.Fprintf(w, "    %s\n", snippet(res.Passage, 150))
+	}
+}

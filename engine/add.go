@@ -1,0 +1,453 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/quarry-search/quarry/engine/chunk"
+	"github.com/quarry-search/quarry/engine/ingest"
+	"github.com/quarry-search/quarry/engine/lexical"
+	"github.com/quarry-search/quarry/engine/store"
+	"github.com/quarry-search/quarry/engine/tokenize"
+)
+
+// AddOptions configure Add.
+type AddOptions struct {
+	// Input is a corpus path (JSONL file, BEIR folder, directory of text
+	// files, Hub model-search folder); Ingest says how to read it.
+	Input  string
+	Ingest ingest.Options
+	// SegmentPassages is how many passages make one committed segment (the
+	// resume checkpoint interval and the bound on memory); 0 = 8192.
+	SegmentPassages int
+	// Batch is the number of passages per native encode call; 0 = 256.
+	Batch int
+	// Progress, when set, is called after every encode batch and commit.
+	Progress func(Progress)
+	// NoPrecheck skips the validation pass over the whole input that runs
+	// before anything is committed (it finds bad records and duplicate ids
+	// up front and counts the records for the ETA).
+	NoPrecheck bool
+}
+
+// Progress reports an Add in flight.
+type Progress struct {
+	Records      int64 // input records consumed (including resumed and bad ones)
+	TotalRecords int64 // input records in all (0 if unknown)
+	Resumed      int64 // records skipped because an earlier run committed them
+	Docs         int64 // documents added in this run
+	Passages     int64 // passages encoded in this run
+	Tokens       int64 // word pieces encoded in this run
+	Bad          int64 // bad records skipped
+	Segments     int   // segments committed in this run
+	Elapsed      time.Duration
+	Done         bool
+}
+
+// AddStats summarize an Add.
+type AddStats struct {
+	Progress
+	Truncated     int64               // passages cut to the model's max tokens (should stay 0: passages fit by construction)
+	BadRecords    []*ingest.BadRecord // the first bad records (up to 20)
+	AlreadyDone   bool                // the input had been indexed completely before
+	EncodeSeconds float64             // time spent in the encoder
+	// Err is a failure to reload the searchable state after the run (the
+	// commits themselves succeeded).
+	Err error
+}
+
+// BadInputError is returned when the input has bad records and
+// Ingest.SkipBad is off; nothing was committed.
+type BadInputError struct {
+	Count   int64
+	Records []*ingest.BadRecord
+}
+
+func (e *BadInputError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%d bad record(s) in the input; nothing was committed (fix them, or pass --skip-bad to index the rest):", e.Count)
+	for _, r := range e.Records {
+		fmt.Fprintf(&b, "\n  %s", r.Error())
+	}
+	if int64(len(e.Records)) < e.Count {
+		fmt.Fprintf(&b, "\n  … and %d more", e.Count-int64(len(e.Records)))
+	}
+	return b.String()
+}
+
+const maxBadKept = 20
+
+// pending is the segment being assembled.
+type pending struct {
+	docs     []store.DocRecord
+	lex      []lexical.Doc
+	texts    []string // passage texts (without prompt)
+	groups   []uint32 // ordinal of each passage
+	passages int
+}
+
+// Add indexes the documents of opts.Input that the index does not hold yet:
+// a new input is read from the start, an input whose earlier run was
+// interrupted resumes after its last committed segment (checked by the
+// input's fingerprint), a completely indexed input is a no-op. Every
+// SegmentPassages passages are encoded and committed atomically; a crash
+// loses at most the segment in progress.
+func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
+	ix.wmu.Lock()
+	defer ix.wmu.Unlock()
+	if ix.lock == nil {
+		return nil, errors.New("add: the index is not open for writing")
+	}
+	if err := ix.checkOpen(); err != nil {
+		return nil, err
+	}
+	if opts.SegmentPassages <= 0 {
+		opts.SegmentPassages = 8192
+	}
+	if opts.Batch <= 0 {
+		opts.Batch = 256
+	}
+	m, err := ix.Model()
+	if err != nil {
+		return nil, err
+	}
+	_, ids, err := ix.metaTable()
+	if err != nil {
+		return nil, err
+	}
+	var onBad func(*ingest.BadRecord)
+	iop := opts.Ingest
+	iop.OnBad = func(b *ingest.BadRecord) {
+		if opts.Ingest.OnBad != nil {
+			opts.Ingest.OnBad(b)
+		}
+		if onBad != nil && opts.Ingest.SkipBad {
+			onBad(b)
+		}
+	}
+	r, err := ingest.Open(opts.Input, iop)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	abs, _ := filepath.Abs(opts.Input)
+	fp := r.Fingerprint()
+	st := &AddStats{}
+	start := time.Now()
+
+	ix.mu.RLock()
+	man := cloneManifest(ix.man)
+	ix.mu.RUnlock()
+	inIdx := -1
+	for i, in := range man.Inputs {
+		if in.Fingerprint == fp {
+			inIdx = i
+		} else if in.Path == abs && !in.Done {
+			return nil, fmt.Errorf("add %s: the input changed since an interrupted run indexed %d of its records (fingerprint differs); restore it to resume, or delete the index and start over", opts.Input, in.Records)
+		}
+	}
+	if inIdx >= 0 && man.Inputs[inIdx].Done {
+		st.AlreadyDone = true
+		st.Done = true
+		return st, nil
+	}
+	if inIdx < 0 {
+		fi, _ := os.Stat(opts.Input)
+		in := store.InputProgress{Path: abs, Fingerprint: fp}
+		if fi != nil {
+			in.Size, in.ModTime = fi.Size(), fi.ModTime().UTC()
+		}
+		man.Inputs = append(man.Inputs, in)
+		inIdx = len(man.Inputs) - 1
+	}
+	st.Resumed = man.Inputs[inIdx].Records
+	committed := false
+	defer func() {
+		if committed {
+			if err := ix.refresh(); err != nil && st.Err == nil {
+				st.Err = err
+			}
+		}
+	}()
+
+	report := func() {
+		st.Elapsed = time.Since(start)
+		if opts.Progress != nil {
+			opts.Progress(st.Progress)
+		}
+	}
+	addBad := func(b *ingest.BadRecord) {
+		st.Bad++
+		if len(st.BadRecords) < maxBadKept {
+			st.BadRecords = append(st.BadRecords, b)
+		}
+	}
+	onBad = addBad
+
+	// Pass 1: validate everything before anything is committed.
+	if !opts.NoPrecheck {
+		total, bad, err := precheck(ctx, opts, st.Resumed, ids)
+		if err != nil {
+			return nil, err
+		}
+		st.TotalRecords = total
+		if len(bad) > 0 && !opts.Ingest.SkipBad {
+			return nil, &BadInputError{Count: int64(len(bad)), Records: bad[:min(len(bad), maxBadKept)]}
+		}
+	}
+
+	// Pass 2: read, chunk, encode, commit.
+	if err := r.Skip(st.Resumed); err != nil {
+		return nil, fmt.Errorf("add %s: resume after record %d: %w", opts.Input, st.Resumed, err)
+	}
+	st.Records = st.Resumed
+	tok := m.Tokenizer()
+	window, overlap := man.Chunking.Window, man.Chunking.Overlap
+	nextOrd := man.NextDocOrd()
+	seen := map[string]bool{}
+	var p pending
+	flush := func(records int64, done bool) error {
+		if p.passages == 0 && len(p.docs) == 0 {
+			man.Inputs[inIdx].Records, man.Inputs[inIdx].Done = records, done
+			if !done {
+				return nil
+			}
+			committed = true
+			return ix.commit(man)
+		}
+		if err := ix.writeSegment(ctx, m, man, &p, st, opts, report); err != nil {
+			return err
+		}
+		man.Inputs[inIdx].Records, man.Inputs[inIdx].Done = records, done
+		if err := ix.commit(man); err != nil {
+			return err
+		}
+		committed = true
+		for _, d := range p.docs {
+			ids[d.ID] = d.Ord
+		}
+		st.Segments++
+		p = pending{}
+		st.Records = records
+		report()
+		return nil
+	}
+	for {
+		if err := ctx.Err(); err != nil {
+			return st, err
+		}
+		doc, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		var bad *ingest.BadRecord
+		if errors.As(err, &bad) {
+			if !opts.Ingest.SkipBad {
+				return st, &BadInputError{Count: 1, Records: []*ingest.BadRecord{bad}}
+			}
+			continue // counted by OnBad
+		}
+		if err != nil {
+			return st, fmt.Errorf("add %s: %w", opts.Input, err)
+		}
+		if _, dup := ids[doc.ID]; dup || seen[doc.ID] {
+			b := &ingest.BadRecord{File: doc.Source, Field: "id", Msg: fmt.Sprintf("duplicate id %q: the index already holds it", doc.ID)}
+			if !opts.Ingest.SkipBad {
+				return st, &BadInputError{Count: 1, Records: []*ingest.BadRecord{b}}
+			}
+			addBad(b)
+			continue
+		}
+		seen[doc.ID] = true
+		rec, lex, texts := prepare(tok, &doc, nextOrd, window, overlap)
+		p.docs = append(p.docs, rec)
+		p.lex = append(p.lex, lex)
+		p.texts = append(p.texts, texts...)
+		for range texts {
+			p.groups = append(p.groups, nextOrd)
+		}
+		p.passages += len(texts)
+		nextOrd++
+		st.Docs++
+		if p.passages >= opts.SegmentPassages {
+			if err := flush(r.Records(), false); err != nil {
+				return st, err
+			}
+		}
+	}
+	if err := flush(r.Records(), true); err != nil {
+		return st, err
+	}
+	st.Records = r.Records()
+	st.Done = true
+	report()
+	return st, nil
+}
+
+// precheck reads the input once (from record `from`), collecting bad
+// records and ids that the index already holds, and counts the records.
+func precheck(ctx context.Context, opts AddOptions, from int64, ids map[string]uint32) (int64, []*ingest.BadRecord, error) {
+	iop := opts.Ingest
+	iop.SkipBad = true
+	var bad []*ingest.BadRecord
+	iop.OnBad = func(b *ingest.BadRecord) { bad = append(bad, b) }
+	r, err := ingest.Open(opts.Input, iop)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer r.Close()
+	if err := r.Skip(from); err != nil {
+		return 0, nil, err
+	}
+	for n := 0; ; n++ {
+		if n%1024 == 0 && ctx.Err() != nil {
+			return 0, nil, ctx.Err()
+		}
+		doc, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		var b *ingest.BadRecord
+		if errors.As(err, &b) {
+			bad = append(bad, b)
+			continue
+		}
+		if err != nil {
+			return 0, nil, fmt.Errorf("read %s: %w", opts.Input, err)
+		}
+		if _, dup := ids[doc.ID]; dup {
+			bad = append(bad, &ingest.BadRecord{File: doc.Source, Field: "id", Msg: fmt.Sprintf("duplicate id %q: the index already holds it", doc.ID)})
+		}
+	}
+	return r.Records(), bad, nil
+}
+
+// prepare turns a document into its stored record, its BM25 entry and its
+// passage texts.
+func prepare(tok *tokenize.Tokenizer, doc *ingest.Document, ord uint32, window, overlap int) (store.DocRecord, lexical.Doc, []string) {
+	var ps []chunk.Passage
+	if doc.Passages != nil {
+		ps = chunk.SplitAll(tok, doc.Passages, window, overlap)
+	} else {
+		ps = chunk.Split(tok, doc.Text, window, overlap)
+	}
+	rec := store.DocRecord{Ord: ord, ID: doc.ID, Title: doc.Title}
+	texts := make([]string, 0, len(ps))
+	for _, p := range ps {
+		rec.Passages = append(rec.Passages, store.PassageRecord{Text: p.Text, Start: p.Start, End: p.End})
+		texts = append(texts, p.Text)
+	}
+	if len(doc.Metadata) > 0 {
+		rec.Metadata, _ = json.Marshal(doc.Metadata)
+	}
+	return rec, lexical.Doc{Ord: ord, Title: doc.Title, Text: doc.Text}, texts
+}
+
+// writeSegment encodes the pending passages and writes the segment's files,
+// then adds the segment to man (not yet committed).
+func (ix *Index) writeSegment(ctx context.Context, m *Model, man *store.Manifest, p *pending, st *AddStats, opts AddOptions, report func()) error {
+	prompt := m.Config().DocumentPrompt
+	dim := m.Dim()
+	vecs := make([][]float32, 0, len(p.texts))
+	encs := make([]tokenize.Encoding, 0, opts.Batch)
+	for lo := 0; lo < len(p.texts); lo += opts.Batch {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		hi := min(lo+opts.Batch, len(p.texts))
+		encs = encs[:0]
+		for _, t := range p.texts[lo:hi] {
+			e := m.Tokenizer().Encode(prompt+t, m.MaxTokens())
+			if e.Truncated {
+				st.Truncated++
+			}
+			st.Tokens += int64(len(e.IDs))
+			encs = append(encs, e)
+		}
+		t0 := time.Now()
+		v, err := m.EmbedEncodings(encs)
+		if err != nil {
+			return fmt.Errorf("encode passages: %w", err)
+		}
+		st.EncodeSeconds += time.Since(t0).Seconds()
+		vecs = append(vecs, v...)
+		st.Passages += int64(hi - lo)
+		report()
+	}
+	id := man.NextSegmentID
+	seg := store.Segment{ID: id, NumDocs: int64(len(p.docs)), NumPassages: int64(len(p.texts)), Files: map[string]store.FileRef{}}
+	if len(p.docs) > 0 {
+		seg.DocOrdStart, seg.DocOrdEnd = p.docs[0].Ord, p.docs[len(p.docs)-1].Ord+1
+	}
+	q, err := store.Quantize(man.DType, dim, vecs)
+	if err != nil {
+		return fmt.Errorf("segment %d: %w", id, err)
+	}
+	var resc *store.Vectors
+	if man.Rescore != 0 {
+		r, err := store.Quantize(man.Rescore, dim, vecs)
+		if err != nil {
+			return fmt.Errorf("segment %d: %w", id, err)
+		}
+		resc = &r
+	}
+	params := store.SegmentParams{DType: man.DType, Dim: dim, Count: len(vecs), Rescore: man.Rescore}
+	if seg.Vectors, err = store.WriteSegmentParams(filepath.Join(ix.dir, store.SegmentFileName(id)), params, q, p.groups, resc); err != nil {
+		return err
+	}
+	if seg.Docs, err = store.WriteDocs(filepath.Join(ix.dir, store.DocsFileName(id)), p.docs); err != nil {
+		return err
+	}
+	if len(p.lex) > 0 {
+		lexPath := filepath.Join(ix.dir, lexical.SegmentFileName(id))
+		info, err := lexical.BuildSegment(ctx, lexPath, p.lex, ix.an)
+		if err != nil {
+			return err
+		}
+		seg.Files[lexicalFile] = store.FileRef{Name: filepath.Base(lexPath), Size: info.Size, CRC32C: info.CRC32C}
+	}
+	man.Segments = append(man.Segments, seg)
+	man.NextSegmentID = id + 1
+	return nil
+}
+
+// commit writes man as the next generation. The searchable state (segments,
+// BM25, metadata) is reloaded by refresh, once a whole Add or Delete is done.
+func (ix *Index) commit(man *store.Manifest) error {
+	man.Recount()
+	if err := store.Commit(ix.dir, man); err != nil {
+		return err
+	}
+	ix.mu.Lock()
+	ix.man = cloneManifest(man)
+	ix.mu.Unlock()
+	return nil
+}
+
+// refresh reloads the searchable state from the current manifest.
+func (ix *Index) refresh() error {
+	ix.mu.RLock()
+	man := cloneManifest(ix.man)
+	ix.mu.RUnlock()
+	if err := ix.load(man); err != nil {
+		return err
+	}
+	ix.mu.Lock()
+	ix.meta = &metaState{}
+	ix.mu.Unlock()
+	return nil
+}
+
+func cloneManifest(m *store.Manifest) *store.Manifest {
+	b, _ := json.Marshal(m)
+	var c store.Manifest
+	_ = json.Unmarshal(b, &c)
+	return &c
+}
