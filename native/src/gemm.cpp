@@ -28,9 +28,8 @@ namespace quarry {
 namespace {
 constexpr int64_t NR = 16;  // features per panel
 constexpr int64_t MR = 6;   // token rows per tile
-constexpr int64_t NC = 8;   // panels per block (KC x 128 floats of W: 128 KB, in L2)
-constexpr int64_t KC = 256; // K per chunk: one micro-panel (KC x 16 floats = 16 KB) stays in L1
-constexpr int64_t MC = 96;  // token rows per packed A block (MC x KC floats = 96 KB, in L2)
+constexpr int64_t KC = 384; // K per chunk: one micro-panel (KC x 16 floats = 24 KB) stays in L1
+constexpr int64_t MC = 144; // token rows per packed A block (MC x KC floats = 216 KB, in L2)
 
 float *alloc_aligned(size_t n) {
     void *p = nullptr;
@@ -117,6 +116,19 @@ void pack_a(const float *x, int64_t ldx, int64_t t0, int64_t mc, int64_t k0, int
     for (int64_t r = 0; r < mc; r += MR) {
         const int64_t m = std::min(MR, mc - r);
         const float *src = x + (t0 + r) * ldx + k0;
+        if (m == MR) {
+            const float *s0 = src, *s1 = src + ldx, *s2 = src + 2 * ldx, *s3 = src + 3 * ldx, *s4 = src + 4 * ldx,
+                        *s5 = src + 5 * ldx;
+            for (int64_t k = 0; k < kc; k++, dst += MR) {
+                dst[0] = s0[k];
+                dst[1] = s1[k];
+                dst[2] = s2[k];
+                dst[3] = s3[k];
+                dst[4] = s4[k];
+                dst[5] = s5[k];
+            }
+            continue;
+        }
         for (int64_t k = 0; k < kc; k++)
             for (int64_t i = 0; i < m; i++) *dst++ = src[i * ldx + k];
     }
@@ -155,19 +167,18 @@ void PackedLinear::run(const float *x, int64_t ldx, float *y, int64_t ldy, int64
     static thread_local std::vector<float> abuf;
     abuf.resize(MC * KC);
     const int64_t panels = N / NR;
-    for (int64_t p0 = 0; p0 < panels; p0 += NC) {
-        const int64_t p1 = std::min(panels, p0 + NC);
-        for (int64_t k0 = 0; k0 < K; k0 += KC) {
-            const int64_t kc = std::min(KC, K - k0);
-            for (int64_t m0 = t0; m0 < t1; m0 += MC) {
-                const int64_t mc = std::min(MC, t1 - m0);
-                pack_a(x, ldx, m0, mc, k0, kc, abuf.data());
-                for (int64_t p = p0; p < p1; p++) {
-                    const float *panel = w + p * K * NR + k0 * NR;
-                    for (int64_t r = 0; r < mc; r += MR) {
-                        const int64_t m = std::min(MR, mc - r);
-                        tile_rows(m, abuf.data() + r * kc, panel, kc, b + p * NR, k0 == 0, y + (m0 + r) * ldy + p * NR, ldy);
-                    }
+    // A is packed once per (K chunk, row block) and reused by every panel:
+    // the packed block (MC x KC floats) stays in L2 while W streams past it.
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+        const int64_t kc = std::min(KC, K - k0);
+        for (int64_t m0 = t0; m0 < t1; m0 += MC) {
+            const int64_t mc = std::min(MC, t1 - m0);
+            pack_a(x, ldx, m0, mc, k0, kc, abuf.data());
+            for (int64_t p = 0; p < panels; p++) {
+                const float *panel = w + p * K * NR + k0 * NR;
+                for (int64_t r = 0; r < mc; r += MR) {
+                    const int64_t m = std::min(MR, mc - r);
+                    tile_rows(m, abuf.data() + r * kc, panel, kc, b + p * NR, k0 == 0, y + (m0 + r) * ldy + p * NR, ldy);
                 }
             }
         }

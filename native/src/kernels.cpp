@@ -85,6 +85,36 @@ Scratch &scratch() {
     return sc;
 }
 
+// Softmax of row[0..n) in place (exponentials, unnormalized); returns 1/sum.
+inline float softmax_row(float *row, int64_t n) {
+#ifdef QUARRY_AVX2
+    __m256 vmax = _mm256_set1_ps(-INFINITY);
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(row + j));
+    float mx = hmax256(vmax);
+    for (; j < n; j++) mx = std::max(mx, row[j]);
+    const __m256 vm = _mm256_set1_ps(mx);
+    __m256 vsum = _mm256_setzero_ps();
+    j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(row + j), vm));
+        _mm256_storeu_ps(row + j, e);
+        vsum = _mm256_add_ps(vsum, e);
+    }
+    float sum = hsum256(vsum);
+#else
+    float mx = -INFINITY;
+    for (int64_t j = 0; j < n; j++) mx = std::max(mx, row[j]);
+    float sum = 0;
+    int64_t j = 0;
+#endif
+    for (; j < n; j++) {
+        row[j] = std::exp(row[j] - mx);
+        sum += row[j];
+    }
+    return 1.0f / sum;
+}
+
 // One (sequence, head) pair: n real tokens, head size d.
 void attend_one(const AttnArgs &a, int64_t b, int64_t h, const float *Q, const float *K, const float *V, float *O) {
     const int64_t n = a.len[b];
@@ -100,7 +130,6 @@ void attend_one(const AttnArgs &a, int64_t b, int64_t h, const float *Q, const f
     Scratch &sc = scratch();
     const int64_t np = (n + 7) & ~int64_t(7);  // padded row length of S and K^T
     sc.kt.resize(d * np);
-    sc.s.resize(np * 2);
     // K^T: [d][np], zero-padded columns.
     for (int64_t k = 0; k < d; k++) {
         float *dst = sc.kt.data() + k * np;
@@ -110,82 +139,83 @@ void attend_one(const AttnArgs &a, int64_t b, int64_t h, const float *Q, const f
     const float *kt = sc.kt.data();
     float *srow = sc.s.data();
 
-    for (int64_t i = 0; i < n; i++) {
+    sc.s.resize(np * 2);
+    srow = sc.s.data();
+    float *srow2 = sc.s.data() + np;
+#ifdef QUARRY_AVX2
+    const __m256 vscale = _mm256_set1_ps(scale);
+    // Rows are taken two at a time where possible: the K^T and V loads are
+    // shared by both rows (half the loads per FMA).
+    int64_t i = 0;
+    if (d == 32) {
+        for (; i + 2 <= n; i += 2) {
+            const float *qa = q0 + i * rq, *qb = qa + rq;
+            for (int64_t j0 = 0; j0 < np; j0 += 16) {
+                const bool two = j0 + 16 <= np;
+                __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), b0 = _mm256_setzero_ps(), b1 = _mm256_setzero_ps();
+                for (int64_t k = 0; k < 32; k++) {
+                    const float *kr = kt + k * np + j0;
+                    const __m256 k0v = _mm256_loadu_ps(kr);
+                    const __m256 k1v = two ? _mm256_loadu_ps(kr + 8) : _mm256_setzero_ps();
+                    const __m256 x = _mm256_set1_ps(qa[k]), y = _mm256_set1_ps(qb[k]);
+                    a0 = _mm256_fmadd_ps(x, k0v, a0);
+                    a1 = _mm256_fmadd_ps(x, k1v, a1);
+                    b0 = _mm256_fmadd_ps(y, k0v, b0);
+                    b1 = _mm256_fmadd_ps(y, k1v, b1);
+                }
+                _mm256_storeu_ps(srow + j0, _mm256_mul_ps(a0, vscale));
+                _mm256_storeu_ps(srow2 + j0, _mm256_mul_ps(b0, vscale));
+                if (two) {
+                    _mm256_storeu_ps(srow + j0 + 8, _mm256_mul_ps(a1, vscale));
+                    _mm256_storeu_ps(srow2 + j0 + 8, _mm256_mul_ps(b1, vscale));
+                }
+            }
+            const float inva = softmax_row(srow, n), invb = softmax_row(srow2, n);
+            __m256 c0 = _mm256_setzero_ps(), c1 = _mm256_setzero_ps(), c2 = _mm256_setzero_ps(), c3 = _mm256_setzero_ps();
+            __m256 e0 = _mm256_setzero_ps(), e1 = _mm256_setzero_ps(), e2 = _mm256_setzero_ps(), e3 = _mm256_setzero_ps();
+            for (int64_t jj = 0; jj < n; jj++) {
+                const float *vj = v0 + jj * rv;
+                const __m256 v0v = _mm256_loadu_ps(vj), v1v = _mm256_loadu_ps(vj + 8), v2v = _mm256_loadu_ps(vj + 16),
+                             v3v = _mm256_loadu_ps(vj + 24);
+                const __m256 pa = _mm256_set1_ps(srow[jj]), pb = _mm256_set1_ps(srow2[jj]);
+                c0 = _mm256_fmadd_ps(pa, v0v, c0);
+                c1 = _mm256_fmadd_ps(pa, v1v, c1);
+                c2 = _mm256_fmadd_ps(pa, v2v, c2);
+                c3 = _mm256_fmadd_ps(pa, v3v, c3);
+                e0 = _mm256_fmadd_ps(pb, v0v, e0);
+                e1 = _mm256_fmadd_ps(pb, v1v, e1);
+                e2 = _mm256_fmadd_ps(pb, v2v, e2);
+                e3 = _mm256_fmadd_ps(pb, v3v, e3);
+            }
+            float *oa = o0 + i * ro, *ob = oa + ro;
+            const __m256 ia = _mm256_set1_ps(inva), ib = _mm256_set1_ps(invb);
+            _mm256_storeu_ps(oa, _mm256_mul_ps(c0, ia));
+            _mm256_storeu_ps(oa + 8, _mm256_mul_ps(c1, ia));
+            _mm256_storeu_ps(oa + 16, _mm256_mul_ps(c2, ia));
+            _mm256_storeu_ps(oa + 24, _mm256_mul_ps(c3, ia));
+            _mm256_storeu_ps(ob, _mm256_mul_ps(e0, ib));
+            _mm256_storeu_ps(ob + 8, _mm256_mul_ps(e1, ib));
+            _mm256_storeu_ps(ob + 16, _mm256_mul_ps(e2, ib));
+            _mm256_storeu_ps(ob + 24, _mm256_mul_ps(e3, ib));
+        }
+    }
+    for (; i < n; i++) {
         const float *qi = q0 + i * rq;
         float *oi = o0 + i * ro;
-#ifdef QUARRY_AVX2
-        // S_i = scale * q_i · K^T
-        const __m256 vscale = _mm256_set1_ps(scale);
-        int64_t j0 = 0;
-        for (; j0 + 32 <= np; j0 += 32) {
-            __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps(), a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();
-            for (int64_t k = 0; k < d; k++) {
-                const __m256 qk = _mm256_set1_ps(qi[k]);
-                const float *kr = kt + k * np + j0;
-                a0 = _mm256_fmadd_ps(qk, _mm256_loadu_ps(kr), a0);
-                a1 = _mm256_fmadd_ps(qk, _mm256_loadu_ps(kr + 8), a1);
-                a2 = _mm256_fmadd_ps(qk, _mm256_loadu_ps(kr + 16), a2);
-                a3 = _mm256_fmadd_ps(qk, _mm256_loadu_ps(kr + 24), a3);
-            }
-            _mm256_storeu_ps(srow + j0, _mm256_mul_ps(a0, vscale));
-            _mm256_storeu_ps(srow + j0 + 8, _mm256_mul_ps(a1, vscale));
-            _mm256_storeu_ps(srow + j0 + 16, _mm256_mul_ps(a2, vscale));
-            _mm256_storeu_ps(srow + j0 + 24, _mm256_mul_ps(a3, vscale));
-        }
-        for (; j0 < np; j0 += 8) {
+        for (int64_t j0 = 0; j0 < np; j0 += 8) {
             __m256 acc = _mm256_setzero_ps();
             for (int64_t k = 0; k < d; k++) acc = _mm256_fmadd_ps(_mm256_set1_ps(qi[k]), _mm256_loadu_ps(kt + k * np + j0), acc);
             _mm256_storeu_ps(srow + j0, _mm256_mul_ps(acc, vscale));
         }
-        // softmax over the n real keys
-        __m256 vmax = _mm256_set1_ps(-INFINITY);
-        int64_t j = 0;
-        for (; j + 8 <= n; j += 8) vmax = _mm256_max_ps(vmax, _mm256_loadu_ps(srow + j));
-        float mx = hmax256(vmax);
-        for (; j < n; j++) mx = std::max(mx, srow[j]);
-        const __m256 vm = _mm256_set1_ps(mx);
-        __m256 vsum = _mm256_setzero_ps();
-        j = 0;
-        for (; j + 8 <= n; j += 8) {
-            __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(srow + j), vm));
-            _mm256_storeu_ps(srow + j, e);
-            vsum = _mm256_add_ps(vsum, e);
-        }
-        float sum = hsum256(vsum);
-        for (; j < n; j++) {
-            srow[j] = std::exp(srow[j] - mx);
-            sum += srow[j];
-        }
-        const float inv = 1.0f / sum;
-        // O_i = P_i · V
-        if (d % 8 == 0 && d <= 128) {
-            __m256 acc[16];
-            const int64_t nv = d / 8;
-            for (int64_t v = 0; v < nv; v++) acc[v] = _mm256_setzero_ps();
-            for (int64_t jj = 0; jj < n; jj++) {
-                const __m256 p = _mm256_set1_ps(srow[jj]);
-                const float *vj = v0 + jj * rv;
-                for (int64_t v = 0; v < nv; v++) acc[v] = _mm256_fmadd_ps(p, _mm256_loadu_ps(vj + 8 * v), acc[v]);
+        const float inv = softmax_row(srow, n);
+        if (d % 8 == 0) {
+            for (int64_t v = 0; v < d; v += 8) {
+                __m256 acc = _mm256_setzero_ps();
+                for (int64_t jj = 0; jj < n; jj++) acc = _mm256_fmadd_ps(_mm256_set1_ps(srow[jj]), _mm256_loadu_ps(v0 + jj * rv + v), acc);
+                _mm256_storeu_ps(oi + v, _mm256_mul_ps(acc, _mm256_set1_ps(inv)));
             }
-            const __m256 vinv = _mm256_set1_ps(inv);
-            for (int64_t v = 0; v < nv; v++) _mm256_storeu_ps(oi + 8 * v, _mm256_mul_ps(acc[v], vinv));
             continue;
         }
-#else
-        for (int64_t jj = 0; jj < n; jj++) {
-            float acc = 0;
-            for (int64_t k = 0; k < d; k++) acc += qi[k] * kt[k * np + jj];
-            srow[jj] = acc * scale;
-        }
-        float mx = -INFINITY;
-        for (int64_t jj = 0; jj < n; jj++) mx = std::max(mx, srow[jj]);
-        float sum = 0;
-        for (int64_t jj = 0; jj < n; jj++) {
-            srow[jj] = std::exp(srow[jj] - mx);
-            sum += srow[jj];
-        }
-        const float inv = 1.0f / sum;
-#endif
         for (int64_t k = 0; k < d; k++) oi[k] = 0.0f;
         for (int64_t jj = 0; jj < n; jj++) {
             const float p = srow[jj];
@@ -194,6 +224,25 @@ void attend_one(const AttnArgs &a, int64_t b, int64_t h, const float *Q, const f
         }
         for (int64_t k = 0; k < d; k++) oi[k] *= inv;
     }
+#else
+    for (int64_t i = 0; i < n; i++) {
+        const float *qi = q0 + i * rq;
+        float *oi = o0 + i * ro;
+        for (int64_t jj = 0; jj < n; jj++) {
+            float acc = 0;
+            for (int64_t k = 0; k < d; k++) acc += qi[k] * kt[k * np + jj];
+            srow[jj] = acc * scale;
+        }
+        const float inv = softmax_row(srow, n);
+        for (int64_t k = 0; k < d; k++) oi[k] = 0.0f;
+        for (int64_t jj = 0; jj < n; jj++) {
+            const float p = srow[jj];
+            const float *vj = v0 + jj * rv;
+            for (int64_t k = 0; k < d; k++) oi[k] += p * vj[k];
+        }
+        for (int64_t k = 0; k < d; k++) oi[k] *= inv;
+    }
+#endif
 }
 
 }  // namespace
