@@ -11,6 +11,7 @@
 // The bias is added in the same pass. f16 and q8_0 weights are packed as
 // f32 too: quarry computes in f32 (no f16 rounding of activations).
 #include "gemm.h"
+#include "kernels.h"
 
 #include <algorithm>
 #include <cstring>
@@ -43,7 +44,8 @@ float *alloc_aligned(size_t n) {
 // Accumulators are named variables, not an array: GCC otherwise keeps an
 // array of vectors on the stack and stores it on every iteration.
 template <int M>
-inline void kernel(const float *a, const float *panel, int64_t kc, const float *bias, bool first, float *c, int64_t ldc) {
+inline void kernel(const float *a, const float *panel, int64_t kc, const float *bias, bool first, bool gelu, float *c,
+                   int64_t ldc) {
     __m256 c00, c01, c10, c11, c20, c21, c30, c31, c40, c41, c50, c51;
     c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = c40 = c41 = c50 = c51 = _mm256_setzero_ps();
 #define QLOAD(i, v0, v1)                                            \
@@ -66,10 +68,10 @@ inline void kernel(const float *a, const float *panel, int64_t kc, const float *
         QFMA(0, c00, c01) QFMA(1, c10, c11) QFMA(2, c20, c21) QFMA(3, c30, c31) QFMA(4, c40, c41) QFMA(5, c50, c51)
 #undef QFMA
     }
-#define QSTORE(i, v0, v1)                              \
-    if constexpr (M > i) {                             \
-        _mm256_storeu_ps(c + i * ldc, v0);             \
-        _mm256_storeu_ps(c + i * ldc + 8, v1);         \
+#define QSTORE(i, v0, v1)                                          \
+    if constexpr (M > i) {                                         \
+        _mm256_storeu_ps(c + i * ldc, gelu ? gelu256(v0) : v0);     \
+        _mm256_storeu_ps(c + i * ldc + 8, gelu ? gelu256(v1) : v1); \
     }
     QSTORE(0, c00, c01) QSTORE(1, c10, c11) QSTORE(2, c20, c21) QSTORE(3, c30, c31) QSTORE(4, c40, c41) QSTORE(5, c50, c51)
 #undef QSTORE
@@ -77,7 +79,8 @@ inline void kernel(const float *a, const float *panel, int64_t kc, const float *
 #endif
 
 template <int M>
-inline void kernel_ref(const float *a, const float *panel, int64_t kc, const float *bias, bool first, float *c, int64_t ldc) {
+inline void kernel_ref(const float *a, const float *panel, int64_t kc, const float *bias, bool first, bool gelu, float *c,
+                       int64_t ldc) {
     float acc[M][NR];
     for (int i = 0; i < M; i++)
         for (int j = 0; j < NR; j++) acc[i][j] = first ? bias[j] : c[i * ldc + j];
@@ -86,27 +89,29 @@ inline void kernel_ref(const float *a, const float *panel, int64_t kc, const flo
             const float x = a[k * M + i];
             for (int j = 0; j < NR; j++) acc[i][j] += x * panel[k * NR + j];
         }
-    for (int i = 0; i < M; i++) memcpy(c + i * ldc, acc[i], NR * sizeof(float));
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < NR; j++) c[i * ldc + j] = gelu ? gelu_erf(acc[i][j]) : acc[i][j];
 }
 
 template <int M>
-inline void tile(const float *a, const float *panel, int64_t kc, const float *bias, bool first, float *c, int64_t ldc) {
+inline void tile(const float *a, const float *panel, int64_t kc, const float *bias, bool first, bool gelu, float *c,
+                 int64_t ldc) {
 #ifdef QUARRY_GEMM_AVX2
-    kernel<M>(a, panel, kc, bias, first, c, ldc);
+    kernel<M>(a, panel, kc, bias, first, gelu, c, ldc);
 #else
-    kernel_ref<M>(a, panel, kc, bias, first, c, ldc);
+    kernel_ref<M>(a, panel, kc, bias, first, gelu, c, ldc);
 #endif
 }
 
-void tile_rows(int64_t m, const float *a, const float *panel, int64_t kc, const float *bias, bool first, float *c,
-               int64_t ldc) {
+void tile_rows(int64_t m, const float *a, const float *panel, int64_t kc, const float *bias, bool first, bool gelu,
+               float *c, int64_t ldc) {
     switch (m) {
-        case 6: tile<6>(a, panel, kc, bias, first, c, ldc); break;
-        case 5: tile<5>(a, panel, kc, bias, first, c, ldc); break;
-        case 4: tile<4>(a, panel, kc, bias, first, c, ldc); break;
-        case 3: tile<3>(a, panel, kc, bias, first, c, ldc); break;
-        case 2: tile<2>(a, panel, kc, bias, first, c, ldc); break;
-        case 1: tile<1>(a, panel, kc, bias, first, c, ldc); break;
+        case 6: tile<6>(a, panel, kc, bias, first, gelu, c, ldc); break;
+        case 5: tile<5>(a, panel, kc, bias, first, gelu, c, ldc); break;
+        case 4: tile<4>(a, panel, kc, bias, first, gelu, c, ldc); break;
+        case 3: tile<3>(a, panel, kc, bias, first, gelu, c, ldc); break;
+        case 2: tile<2>(a, panel, kc, bias, first, gelu, c, ldc); break;
+        case 1: tile<1>(a, panel, kc, bias, first, gelu, c, ldc); break;
     }
 }
 
@@ -178,7 +183,8 @@ void PackedLinear::run(const float *x, int64_t ldx, float *y, int64_t ldy, int64
                 const float *panel = w + p * K * NR + k0 * NR;
                 for (int64_t r = 0; r < mc; r += MR) {
                     const int64_t m = std::min(MR, mc - r);
-                    tile_rows(m, abuf.data() + r * kc, panel, kc, b + p * NR, k0 == 0, y + (m0 + r) * ldy + p * NR, ldy);
+                    tile_rows(m, abuf.data() + r * kc, panel, kc, b + p * NR, k0 == 0, gelu && k0 + kc == K,
+                              y + (m0 + r) * ldy + p * NR, ldy);
                 }
             }
         }

@@ -13,6 +13,7 @@ struct PackedLinear {
     int64_t N = 0, K = 0;
     float *w = nullptr;  // N/16 panels of K × 16 floats, 64-byte aligned
     float *b = nullptr;  // N floats (zeros when the layer has no bias)
+    bool gelu = false;   // apply exact GELU to the output (fused epilogue)
     PackedLinear() = default;
     PackedLinear(const PackedLinear &) = delete;
     PackedLinear &operator=(const PackedLinear &) = delete;

@@ -212,6 +212,22 @@ void load_graph_model(quarry_model *m) {
         w->bytes += nb;
         w->n_tensors++;
     }
+    // Host copies of the LayerNorm parameters for the fused add+norm kernel.
+    auto norm = [&](ggml_tensor *wt, ggml_tensor *bt) {
+        NormParams np;
+        np.args.eps = hp.eps;
+        np.w.assign((const float *)wt->data, (const float *)wt->data + wt->ne[0]);
+        np.b.assign((const float *)bt->data, (const float *)bt->data + bt->ne[0]);
+        return np;
+    };
+    w->tok_norm = norm(w->tok_norm_w, w->tok_norm_b);
+    for (Layer &l : w->layers) {
+        w->ln1.push_back(norm(l.ln1_w, l.ln1_b));
+        w->ln2.push_back(norm(l.ln2_w, l.ln2_b));
+    }
+    for (NormParams *np : {&w->tok_norm}) np->args.w = np->w.data(), np->args.b = np->b.data();
+    for (auto *v : {&w->ln1, &w->ln2})
+        for (NormParams &np : *v) np.args.w = np.w.data(), np.args.b = np.b.data();
     // Pack the dense layers for the CPU GEMM (QUARRY_GGML_MATMUL=1 keeps ggml's mul_mat).
     if (!env_on("QUARRY_GGML_MATMUL")) {
         auto pack = [](ggml_tensor *wt, ggml_tensor *bt) -> std::unique_ptr<PackedLinear> {
@@ -228,6 +244,7 @@ void load_graph_model(quarry_model *m) {
             }
             l.po = pack(l.wo, l.bo);
             l.pup = pack(l.up_w, l.up_b);
+            if (l.pup && m->params.gelu == QUARRY_GELU_ERF) l.pup->gelu = true;  // GELU fused into the GEMM
             l.pdown = pack(l.down_w, l.down_b);
         }
     }
@@ -274,6 +291,13 @@ ggml_tensor *layer_norm(ggml_context *ctx, ggml_tensor *x, ggml_tensor *w, ggml_
     return ggml_add(ctx, x, b);
 }
 
+// LayerNorm(a + b) in one pass (own CPU kernel).
+ggml_tensor *add_norm(ggml_context *ctx, ggml_tensor *a, ggml_tensor *b, const NormParams *np) {
+    ggml_tensor *args[2] = {a, b};
+    return ggml_custom_4d(ctx, GGML_TYPE_F32, a->ne[0], a->ne[1], 1, 1, args, b ? 2 : 1, add_norm_op, GGML_N_TASKS_MAX,
+                          (void *)&np->args);
+}
+
 ggml_tensor *linear(ggml_context *ctx, ggml_tensor *x, ggml_tensor *w, ggml_tensor *b,
                     const std::unique_ptr<PackedLinear> &packed = nullptr_packed()) {
     if (packed) {
@@ -317,7 +341,7 @@ ggml_tensor *build(quarry_model *m, ggml_context *ctx, ggml_cgraph *gf, const La
         x = ggml_add(ctx, x, ggml_get_rows(ctx, w.pos_embd, in.pos));  // positions broadcast over sequences
         x = ggml_reshape_2d(ctx, x, H, T);
     }
-    x = layer_norm(ctx, x, w.tok_norm_w, w.tok_norm_b, hp.eps);
+    x = custom ? add_norm(ctx, x, nullptr, &w.tok_norm) : layer_norm(ctx, x, w.tok_norm_w, w.tok_norm_b, hp.eps);
 
     const float scale = 1.0f / sqrtf((float)HD);
     for (int il = 0; il < hp.n_layer; il++) {
@@ -355,15 +379,17 @@ ggml_tensor *build(quarry_model *m, ggml_context *ctx, ggml_cgraph *gf, const La
         }
 
         attn = linear(ctx, attn, l.wo, l.bo, custom ? l.po : nullptr_packed());
-        x = layer_norm(ctx, ggml_add(ctx, attn, x), l.ln1_w, l.ln1_b, hp.eps);
+        x = custom ? add_norm(ctx, attn, x, &w.ln1[il]) : layer_norm(ctx, ggml_add(ctx, attn, x), l.ln1_w, l.ln1_b, hp.eps);
 
         ggml_tensor *ff = linear(ctx, x, l.up_w, l.up_b, custom ? l.pup : nullptr_packed());
-        if (tanh_gelu)
+        if (custom && l.pup && l.pup->gelu) {
+            // already applied by the GEMM's epilogue
+        } else if (tanh_gelu)
             ff = ggml_gelu(ctx, ff);
         else
             ff = custom ? ggml_map_custom1(ctx, ff, gelu_erf_op, GGML_N_TASKS_MAX, nullptr) : ggml_gelu_erf(ctx, ff);
         ff = linear(ctx, ff, l.down_w, l.down_b, custom ? l.pdown : nullptr_packed());
-        x = layer_norm(ctx, ggml_add(ctx, ff, x), l.ln2_w, l.ln2_b, hp.eps);
+        x = custom ? add_norm(ctx, ff, x, &w.ln2[il]) : layer_norm(ctx, ggml_add(ctx, ff, x), l.ln2_w, l.ln2_b, hp.eps);
     }
 
     ggml_tensor *out = nullptr;

@@ -8,6 +8,7 @@
 #include "ggml-backend.h"
 #include "gguf.h"
 #include "gemm.h"
+#include "kernels.h"
 
 #include <condition_variable>
 #include <cstdarg>
@@ -54,6 +55,12 @@ struct Layer {
     std::unique_ptr<PackedLinear> pq, pk, pv, po, pup, pdown;
 };
 
+// Host copies of a LayerNorm's parameters for the fused CPU kernel.
+struct NormParams {
+    std::vector<float> w, b;
+    NormArgs args;  // points into w and b (set once they are final)
+};
+
 // Weights of the model, resident in one backend buffer.
 struct Weights {
     ggml_context *ctx = nullptr;
@@ -61,6 +68,8 @@ struct Weights {
     ggml_tensor *tok_embd = nullptr, *type_embd = nullptr, *pos_embd = nullptr;
     ggml_tensor *tok_norm_w = nullptr, *tok_norm_b = nullptr;
     std::vector<Layer> layers;
+    std::vector<NormParams> ln1, ln2;  // per layer, for add_norm_op (CPU)
+    NormParams tok_norm;
     ggml_tensor *cls_w = nullptr, *cls_b = nullptr, *cls_out_w = nullptr, *cls_out_b = nullptr;
     int32_t weight_type = 0;
     int64_t n_params = 0, n_tensors = 0, bytes = 0;

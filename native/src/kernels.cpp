@@ -276,6 +276,56 @@ void mean_pool_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     }
 }
 
+void add_norm_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
+    const NormArgs &na = *(const NormArgs *)userdata;
+    const ggml_tensor *a = dst->src[0], *b = dst->src[1];
+    const int64_t H = a->ne[0], rows = ggml_nrows(a);
+    const int64_t per = (rows + nth - 1) / nth;
+    const int64_t r0 = ith * per, r1 = std::min(rows, r0 + per);
+    for (int64_t r = r0; r < r1; r++) {
+        const float *x = (const float *)((const char *)a->data + r * a->nb[1]);
+        const float *y = b ? (const float *)((const char *)b->data + r * b->nb[1]) : nullptr;
+        float *o = (float *)((char *)dst->data + r * dst->nb[1]);
+        double sum = 0;
+        for (int64_t j = 0; j < H; j++) {
+            const float v = y ? x[j] + y[j] : x[j];
+            o[j] = v;
+            sum += v;
+        }
+        const float mean = (float)(sum / H);
+        double ss = 0;
+        for (int64_t j = 0; j < H; j++) {
+            const float c = o[j] - mean;
+            o[j] = c;
+            ss += (double)c * c;
+        }
+        const float inv = (float)(1.0 / std::sqrt(ss / H + na.eps));
+        for (int64_t j = 0; j < H; j++) o[j] = o[j] * inv * na.w[j] + na.b[j];
+    }
+}
+
+float gelu_erf(float x) { return 0.5f * x * (1.0f + erf_as(x * 0.70710678118654752f)); }
+
+#ifdef QUARRY_AVX2
+__m256 gelu256(__m256 xv) {
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), rs2 = _mm256_set1_ps(0.70710678118654752f);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    const __m256 z = _mm256_mul_ps(xv, rs2);
+    const __m256 az = _mm256_andnot_ps(sign, z);
+    const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), az, one));
+    __m256 p = _mm256_set1_ps(1.061405429f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+    p = _mm256_mul_ps(p, t);
+    const __m256 e = exp256(_mm256_mul_ps(_mm256_xor_ps(az, sign), az));  // exp(-z^2)
+    __m256 erf = _mm256_fnmadd_ps(p, e, one);                              // 1 - p*e
+    erf = _mm256_or_ps(erf, _mm256_and_ps(z, sign));                        // copy sign of z
+    return _mm256_mul_ps(_mm256_mul_ps(half, xv), _mm256_add_ps(one, erf));
+}
+#endif
+
 void gelu_erf_op(ggml_tensor *dst, const ggml_tensor *a, int ith, int nth, void *) {
     const int64_t n0 = a->ne[0];
     const int64_t rows = ggml_nrows(a);
@@ -286,26 +336,9 @@ void gelu_erf_op(ggml_tensor *dst, const ggml_tensor *a, int ith, int nth, void 
         float *y = (float *)((char *)dst->data + r * dst->nb[1]);
         int64_t i = 0;
 #ifdef QUARRY_AVX2
-        const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), rs2 = _mm256_set1_ps(0.70710678118654752f);
-        const __m256 sign = _mm256_set1_ps(-0.0f);
-        for (; i + 8 <= n0; i += 8) {
-            const __m256 xv = _mm256_loadu_ps(x + i);
-            const __m256 z = _mm256_mul_ps(xv, rs2);
-            const __m256 az = _mm256_andnot_ps(sign, z);
-            const __m256 t = _mm256_div_ps(one, _mm256_fmadd_ps(_mm256_set1_ps(0.3275911f), az, one));
-            __m256 p = _mm256_set1_ps(1.061405429f);
-            p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
-            p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
-            p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
-            p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
-            p = _mm256_mul_ps(p, t);
-            const __m256 e = exp256(_mm256_mul_ps(_mm256_xor_ps(az, sign), az));  // exp(-z^2)
-            __m256 erf = _mm256_fnmadd_ps(p, e, one);                              // 1 - p*e
-            erf = _mm256_or_ps(erf, _mm256_and_ps(z, sign));                        // copy sign of z
-            _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_mul_ps(half, xv), _mm256_add_ps(one, erf)));
-        }
+        for (; i + 8 <= n0; i += 8) _mm256_storeu_ps(y + i, gelu256(_mm256_loadu_ps(x + i)));
 #endif
-        for (; i < n0; i++) y[i] = 0.5f * x[i] * (1.0f + erf_as(x[i] * 0.70710678118654752f));
+        for (; i < n0; i++) y[i] = gelu_erf(x[i]);
     }
 }
 
