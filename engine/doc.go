@@ -1,0 +1,29 @@
+// Package engine is quarry's search engine as a Go library: models
+// (bi-encoders and cross-encoders from GGUF files, run by the native core),
+// and indexes (chunked, encoded, compressed, crash-safe directories searched
+// densely, lexically or both, with metadata filters, sort and reranking).
+//
+// Models:
+//
+//	m, err := engine.LoadModel("all-MiniLM-L6-v2-f16.gguf", engine.ModelOptions{})
+//	defer m.Close()
+//	vecs, err := m.Embed(ctx, []string{"a text"})              // Embedder
+//	scores, err := ce.Rerank(ctx, "query", []string{"a", "b"}) // Reranker (raw logits)
+//
+// Indexes:
+//
+//	ix, err := engine.Create(dir, engine.CreateOptions{Model: "model.gguf"})
+//	st, err := ix.Add(ctx, engine.AddOptions{Input: "corpus.jsonl"})
+//	res, err := ix.Search(ctx, engine.Request{Text: "query", K: 10, Mode: engine.ModeHybrid,
+//	    Filters: []string{"section=python"}, Sort: "likes:desc"})
+//	ix.Close()
+//
+// An index records its model's identity (GGUF sha256, dimension, pooling,
+// normalization, prompts, max tokens); searching or appending with another
+// model is an error. Add commits a segment every AddOptions.SegmentPassages
+// passages; a process killed at any moment loses at most the segment in
+// progress, and Add with the same input resumes after the last commit.
+//
+// Models and indexes are safe for concurrent use; Close is idempotent. Built
+// with CGO_ENABLED=0 the package compiles and model calls return ErrNoNative.
+package engine
