@@ -47,12 +47,17 @@ type Request struct {
 	// Rescore is how many candidates an int8/binary index rescores with
 	// full precision; 0 = max(10·K, 100).
 	Rescore int
-	// Reranker, when set, reorders the best RerankTop candidates (0 = Pool)
-	// with a cross-encoder over each document's best passage.
-	Reranker  *Model
-	RerankTop int
+	// Rerank, when set, reorders the best candidates with a cross-encoder
+	// over each document's best passage.
+	Rerank *Rerank
 	// BM25 parameters (zero value: k1 1.2, b 0.75).
 	BM25 *lexical.Params
+}
+
+// Rerank configures cross-encoder reranking of a search.
+type Rerank struct {
+	Model Reranker // e.g. a *Model loaded from a cross-encoder GGUF
+	Top   int      // candidates reranked; 0 = Request.Pool
 }
 
 // Scores are the component scores of a result (nil when not computed).
@@ -371,8 +376,8 @@ func (ix *Index) finish(ctx context.Context, r *Request, dense []search.Hit, all
 			}
 		}
 	}
-	if r.Reranker != nil {
-		top := r.RerankTop
+	if r.Rerank != nil && r.Rerank.Model != nil {
+		top := r.Rerank.Top
 		if top <= 0 || top > len(cands) {
 			top = len(cands)
 		}
@@ -380,7 +385,7 @@ func (ix *Index) finish(ctx context.Context, r *Request, dense []search.Hit, all
 		for i := 0; i < top; i++ {
 			docs[i] = passageText(recs[i], cands[i].passage)
 		}
-		scores, err := r.Reranker.Rerank(ctx, r.Text, docs)
+		scores, err := r.Rerank.Model.Rerank(ctx, r.Text, docs)
 		if err != nil {
 			return nil, fmt.Errorf("rerank: %w", err)
 		}

@@ -115,7 +115,10 @@ func runSearch(c *cli.Context) error {
 	for i, q := range qs {
 		reqs[i] = engine.Request{ID: q.id, Text: q.text, K: c.Int("k"), Mode: mode, Fusion: c.String("fusion"), Alpha: c.Float64("alpha"),
 			Filters: c.StringSlice("filter"), Sort: c.String("sort"), Pool: c.Int("pool"), Rescore: c.Int("rescore"),
-			Reranker: rr, RerankTop: c.Int("rerank-top"), BM25: &params}
+			BM25: &params}
+		if rr != nil {
+			reqs[i].Rerank = &engine.Rerank{Model: rr, Top: c.Int("rerank-top")}
+		}
 	}
 	resps, err := ix.SearchBatch(c.Context, reqs)
 	if err != nil {
