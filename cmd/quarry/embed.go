@@ -54,7 +54,8 @@ func embedCommand() *cli.Command {
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output file (default: stdout)"},
 			&cli.IntFlag{Name: "batch", Value: 256, Usage: "texts per native call"},
 			&cli.BoolFlag{Name: "no-normalize", Usage: "do not L2-normalize (default: as the model says)"},
-			&cli.StringFlag{Name: "prompt", Usage: "text prepended to every input (e.g. the model's query prompt)"},
+			&cli.StringFlag{Name: "prompt", Usage: "text prepended to every input"},
+			&cli.StringFlag{Name: "as", Usage: "query or document: prepend the model's own prompt for that role (quarry.prompt.*; none for most BERT models)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary on stderr"},
 		}, modelFlags()...),
 		Action: runEmbed,
@@ -95,9 +96,19 @@ func runEmbed(c *cli.Context) error {
 	if m.CrossEncoder() {
 		return badInput("%s is a cross-encoder: use `quarry rerank`", c.String("model"))
 	}
+	prompt := c.String("prompt")
+	switch c.String("as") {
+	case "":
+	case "query":
+		prompt = m.Config().QueryPrompt + prompt
+	case "document":
+		prompt = m.Config().DocumentPrompt + prompt
+	default:
+		return badInput("--as %q: want query or document", c.String("as"))
+	}
 	texts := make([]string, len(recs))
 	for i, rec := range recs {
-		texts[i] = c.String("prompt") + rec.Text
+		texts[i] = prompt + rec.Text
 	}
 	t0 := time.Now()
 	vecs, st, err := m.EmbedWithStats(c.Context, texts)
