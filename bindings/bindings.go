@@ -184,6 +184,43 @@ func (m *Model) Rerank(ids, types, seqStart []int32) ([]float32, int, error) {
 	return out, int(ntr), nil
 }
 
+// Sparse computes SPLADE vectors of packed sequences (a sparse-encoder
+// model). For sequence i it returns up to k (token id, weight) pairs, the k
+// largest weights that are > 0, best first (ties: lower id first):
+// ids[i*k : i*k+counts[i]] and weights alike (the rest of each row of k is
+// -1 / 0). k must be in [1, Info().Vocab]; Vocab returns every active entry.
+func (m *Model) Sparse(ids, types, seqStart []int32, k int) (outIDs []int32, weights []float32, counts []int32, truncated int, err error) {
+	n, err := checkPacked(ids, types, seqStart)
+	if err != nil {
+		return nil, nil, nil, 0, &Error{Op: "sparse", Code: CodeArg, Msg: err.Error()}
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.p == nil {
+		return nil, nil, nil, 0, ErrClosed
+	}
+	if k < 1 || k > m.info.Vocab {
+		return nil, nil, nil, 0, &Error{Op: "sparse", Code: CodeArg, Msg: fmt.Sprintf("k %d is outside [1, %d]", k, m.info.Vocab)}
+	}
+	if n == 0 {
+		return nil, nil, nil, 0, nil
+	}
+	outIDs = make([]int32, n*k)
+	weights = make([]float32, n*k)
+	counts = make([]int32, n)
+	var ntr C.int32_t
+	buf := make([]C.char, errLen)
+	rc := C.quarry_sparse(m.p, ptr32(ids), ptr32(types), ptr32(seqStart), C.int32_t(n), C.int32_t(k),
+		ptr32(outIDs), (*C.float)(unsafe.Pointer(&weights[0])), ptr32(counts), &ntr, &buf[0], errLen)
+	runtime.KeepAlive(ids)
+	runtime.KeepAlive(types)
+	runtime.KeepAlive(seqStart)
+	if rc != 0 {
+		return nil, nil, nil, 0, &Error{Op: "sparse", Code: int(rc), Msg: cerr(buf)}
+	}
+	return outIDs, weights, counts, int(ntr), nil
+}
+
 // RowSize is the byte size of a row of n elements of ggml type t, or -1.
 func RowSize(t int, n int64) int64 { return int64(C.quarry_row_size(C.int32_t(t), C.int64_t(n))) }
 

@@ -30,6 +30,11 @@ func (m *Model) Rerank(ids, types, seqStart []int32) ([]float32, int, error) {
 	return nil, 0, ErrNoNative
 }
 
+// Sparse always fails: this build has no native core.
+func (m *Model) Sparse(ids, types, seqStart []int32, k int) ([]int32, []float32, []int32, int, error) {
+	return nil, nil, nil, 0, ErrNoNative
+}
+
 // RowSize returns -1.
 func RowSize(t int, n int64) int64 { return -1 }
 

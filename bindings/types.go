@@ -27,6 +27,9 @@ const (
 	PoolingCLS       Pooling = 2
 	PoolingLast      Pooling = 3
 	PoolingRank      Pooling = 4
+	// PoolingSplade is quarry's own (not llama.cpp's): SPLADE sparse
+	// vectors from the MLM head (see Model.Sparse).
+	PoolingSplade Pooling = 16
 )
 
 func (p Pooling) String() string {
@@ -43,6 +46,8 @@ func (p Pooling) String() string {
 		return "last"
 	case PoolingRank:
 		return "rank"
+	case PoolingSplade:
+		return "splade"
 	}
 	return "unknown"
 }
@@ -52,8 +57,9 @@ type Kind int32
 
 // Model kinds.
 const (
-	BiEncoder    Kind = 1
-	CrossEncoder Kind = 2
+	BiEncoder     Kind = 1
+	CrossEncoder  Kind = 2
+	SparseEncoder Kind = 3 // SPLADE
 )
 
 func (k Kind) String() string {
@@ -62,6 +68,8 @@ func (k Kind) String() string {
 		return "bi-encoder"
 	case CrossEncoder:
 		return "cross-encoder"
+	case SparseEncoder:
+		return "sparse-encoder"
 	}
 	return "unknown"
 }

@@ -6,14 +6,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/quarry-search/quarry/engine/chunk"
 	"github.com/quarry-search/quarry/engine/ingest"
 	"github.com/quarry-search/quarry/engine/lexical"
+	"github.com/quarry-search/quarry/engine/sparse"
 	"github.com/quarry-search/quarry/engine/store"
 	"github.com/quarry-search/quarry/engine/tokenize"
 )
@@ -58,6 +61,8 @@ type AddStats struct {
 	BadRecords    []*ingest.BadRecord // the first bad records (up to 20)
 	AlreadyDone   bool                // the input had been indexed completely before
 	EncodeSeconds float64             // time spent in the encoder
+	// Sparse: sparsity of the passages encoded in this run (SPLADE indexes).
+	Sparse *sparse.Stats
 	// Err is a failure to reload the searchable state after the run (the
 	// commits themselves succeeded).
 	Err error
@@ -355,6 +360,11 @@ func prepare(tok *tokenize.Tokenizer, doc *ingest.Document, ord uint32, window, 
 func (ix *Index) writeSegment(ctx context.Context, m *Model, man *store.Manifest, p *pending, st *AddStats, opts AddOptions, report func()) error {
 	prompt := m.Config().DocumentPrompt
 	dim := m.Dim()
+	isSparse := man.Settings["sparse"] != ""
+	var svecs []sparse.Vec
+	if isSparse {
+		dim = 1
+	}
 	vecs := make([][]float32, 0, len(p.texts))
 	encs := make([]tokenize.Encoding, 0, opts.Batch)
 	for lo := 0; lo < len(p.texts); lo += opts.Batch {
@@ -372,7 +382,19 @@ func (ix *Index) writeSegment(ctx context.Context, m *Model, man *store.Manifest
 			encs = append(encs, e)
 		}
 		t0 := time.Now()
-		v, err := m.EmbedEncodings(encs)
+		var v [][]float32
+		var err error
+		if isSparse {
+			var sv []sparse.Vec
+			if sv, err = m.SparseEncodings(encs); err == nil {
+				svecs = append(svecs, sv...)
+				for _, x := range sv {
+					v = append(v, []float32{float32(x.Norm())})
+				}
+			}
+		} else {
+			v, err = m.EmbedEncodings(encs)
+		}
 		if err != nil {
 			return fmt.Errorf("encode passages: %w", err)
 		}
@@ -405,6 +427,21 @@ func (ix *Index) writeSegment(ctx context.Context, m *Model, man *store.Manifest
 	if seg.Docs, err = store.WriteDocs(filepath.Join(ix.dir, store.DocsFileName(id)), p.docs); err != nil {
 		return err
 	}
+	if isSparse {
+		vocab, _ := strconv.Atoi(man.Settings["sparse.vocab"])
+		ref, info, err := sparse.WriteFile(filepath.Join(ix.dir, sparse.FileName(id)), vocab, p.groups, svecs)
+		if err != nil {
+			return fmt.Errorf("segment %d: %w", id, err)
+		}
+		seg.Files[sparseFile] = ref
+		ss := sparse.Sparsity(svecs, vocab)
+		if st.Sparse != nil {
+			prev := *st.Sparse
+			ss = sparse.FromCounts(prev.Count+ss.Count, int64(math.Round(prev.ActiveDims*float64(prev.Count)))+info.Postings,
+				min(prev.MinActive, ss.MinActive), max(prev.MaxActive, ss.MaxActive), vocab)
+		}
+		st.Sparse = &ss
+	}
 	if len(p.lex) > 0 {
 		lexPath := filepath.Join(ix.dir, lexical.SegmentFileName(id))
 		info, err := lexical.BuildSegment(ctx, lexPath, p.lex, ix.an)
@@ -421,6 +458,9 @@ func (ix *Index) writeSegment(ctx context.Context, m *Model, man *store.Manifest
 // commit writes man as the next generation. The searchable state (segments,
 // BM25, metadata) is reloaded by refresh, once a whole Add or Delete is done.
 func (ix *Index) commit(man *store.Manifest) error {
+	if err := ix.compactSparse(man); err != nil {
+		return err
+	}
 	man.Recount()
 	if err := store.Commit(ix.dir, man); err != nil {
 		return err
@@ -450,4 +490,81 @@ func cloneManifest(m *store.Manifest) *store.Manifest {
 	var c store.Manifest
 	_ = json.Unmarshal(b, &c)
 	return &c
+}
+
+// compactSparse gives the segments that Compact rewrote (they lack the
+// SPLADE postings file of a sparse index) their postings: each new segment is
+// the filtered copy of one old segment, its documents renumbered densely
+// without the tombstoned ones (store.Tombstones.Renumber), so the old
+// segment's file is copied with the same renumbering (sparse.CopyFiltered).
+// The old generation (ix.man and its tombstones) is still the committed one.
+func (ix *Index) compactSparse(man *store.Manifest) error {
+	if man.Settings["sparse"] == "" {
+		return nil
+	}
+	var missing []int
+	for i, s := range man.Segments {
+		if _, ok := s.Files[sparseFile]; !ok {
+			missing = append(missing, i)
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	ix.mu.RLock()
+	old := cloneManifest(ix.man)
+	ix.mu.RUnlock()
+	var tomb store.Tombstones
+	if old.Tombstones != nil {
+		var err error
+		if tomb, err = store.ReadTombstones(filepath.Join(ix.dir, old.Tombstones.Name)); err != nil {
+			return fmt.Errorf("compact sparse postings: %w", err)
+		}
+	}
+	// The renumbered ordinal range of each old segment's surviving
+	// documents: the new segment made from it lies within it.
+	type span struct {
+		lo, hi uint32
+		seg    store.Segment
+	}
+	var spans []span
+	for _, s := range old.Segments {
+		sp := span{seg: s}
+		found := false
+		for o := s.DocOrdStart; o < s.DocOrdEnd; o++ {
+			if n, keep := tomb.Renumber(o); keep {
+				if !found {
+					sp.lo, found = n, true
+				}
+				sp.hi = n + 1
+			}
+		}
+		if found {
+			spans = append(spans, sp)
+		}
+	}
+	for _, i := range missing {
+		ns := &man.Segments[i]
+		var src store.Segment
+		ok := false
+		for _, sp := range spans {
+			if sp.lo < ns.DocOrdEnd && sp.hi > ns.DocOrdStart {
+				src, ok = sp.seg, true
+				break
+			}
+		}
+		ref, has := src.Files[sparseFile]
+		if !ok || !has {
+			return fmt.Errorf("commit: segment %d of a sparse index has no SPLADE postings and comes from no segment that has them", ns.ID)
+		}
+		nref, _, err := sparse.CopyFiltered(filepath.Join(ix.dir, sparse.FileName(ns.ID)), filepath.Join(ix.dir, ref.Name), tomb.Renumber)
+		if err != nil {
+			return fmt.Errorf("compact segment %d: %w", src.ID, err)
+		}
+		if ns.Files == nil {
+			ns.Files = map[string]store.FileRef{}
+		}
+		ns.Files[sparseFile] = nref
+	}
+	return nil
 }

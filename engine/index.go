@@ -12,16 +12,26 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"sync"
 
 	"github.com/quarry-search/quarry/bindings"
 	"github.com/quarry-search/quarry/engine/lexical"
 	"github.com/quarry-search/quarry/engine/meta"
+	"github.com/quarry-search/quarry/engine/sparse"
 	"github.com/quarry-search/quarry/engine/store"
 )
 
 // lexicalFile is the key of a segment's BM25 file in store.Segment.Files.
 const lexicalFile = "lexical"
+
+// sparseFile is the key of a segment's SPLADE inverted index
+// (sparse-NNNNNN.qsp, engine/sparse) in store.Segment.Files. An index built
+// with a SPLADE model records Settings["sparse"] = "splade" (and
+// "sparse.vocab", "sparse.k_tokens"); its seg-*.qvec files hold one f32 per
+// passage, the L2 norm of its sparse vector (the store keeps one row per
+// passage: it maps rows to documents and compaction copies it).
+const sparseFile = "sparse"
 
 // CreateOptions configure a new index.
 type CreateOptions struct {
@@ -91,6 +101,7 @@ type segment struct {
 	rescore *bindings.Vectors
 	groups  []uint32
 	docs    *store.DocReader
+	sp      *sparse.Segment // SPLADE postings (sparse indexes)
 }
 
 // Info summarizes an index.
@@ -108,6 +119,19 @@ type Info struct {
 	Bytes      int64                 `json:"bytes"`
 	Files      map[string]int64      `json:"bytes_by_kind"`
 	Inputs     []store.InputProgress `json:"inputs,omitempty"`
+	// Sparse describes a SPLADE index (nil for dense ones).
+	Sparse *SparseInfo `json:"sparse,omitempty"`
+}
+
+// SparseInfo describes the sparse vectors of a SPLADE index: its model's
+// vocabulary, the k_tokens cap, and sentence-transformers-style sparsity
+// statistics of the stored passages (active dimensions per passage).
+type SparseInfo struct {
+	Vocab    int          `json:"vocab"`
+	KTokens  int          `json:"k_tokens"` // largest weights kept per vector (= vocab: all)
+	Postings int64        `json:"postings"`
+	Terms    int          `json:"terms"` // vocabulary entries with at least one posting
+	Passages sparse.Stats `json:"passages"`
 }
 
 // ErrModelKind is wrapped by errors for a model of the wrong kind (a
@@ -141,8 +165,12 @@ func fileSHA256(path string) (string, error) {
 func identity(m *Model, sha string) store.ModelIdentity {
 	abs, _ := filepath.Abs(m.Path())
 	cfg := m.Config()
+	dim := m.Dim()
+	if m.SparseEncoder() {
+		dim = 1 // the .qvec rows of a sparse index: one norm per passage
+	}
 	return store.ModelIdentity{
-		Name: cfg.Name, Path: abs, SHA256: sha, Dim: m.Dim(), Pooling: m.NativeInfo().Pooling.String(),
+		Name: cfg.Name, Path: abs, SHA256: sha, Dim: dim, Pooling: m.NativeInfo().Pooling.String(),
 		Normalize: m.Normalized(), MaxTokens: m.MaxTokens(), QueryPrompt: cfg.QueryPrompt,
 		DocumentPrompt: cfg.DocumentPrompt, Similarity: cfg.Similarity,
 	}
@@ -211,6 +239,16 @@ func Create(dir string, opts CreateOptions) (*Index, error) {
 	}
 	if dt == store.Int8 || dt == store.Binary {
 		man.Rescore = store.F16
+	}
+	if m.SparseEncoder() {
+		if dt != store.F32 {
+			m.Close()
+			lock.Release()
+			return nil, fmt.Errorf("create index: %s is a SPLADE model: its index stores sparse vectors, and --dtype %s does not apply (leave it at f32): %w", opts.Model, dt, ErrModelKind)
+		}
+		man.Settings["sparse"] = "splade"
+		man.Settings["sparse.vocab"] = strconv.Itoa(m.Vocab())
+		man.Settings["sparse.k_tokens"] = strconv.Itoa(m.KTokens())
 	}
 	if err := store.Commit(dir, man); err != nil {
 		m.Close()
@@ -330,7 +368,59 @@ func (ix *Index) loadSegment(s store.Segment) (*segment, error) {
 		r := toBindings(data.Rescore, data.Groups)
 		seg.rescore = &r
 	}
+	if ref, ok := s.Files[sparseFile]; ok {
+		path := filepath.Join(ix.dir, ref.Name)
+		sp, err := sparse.ReadFile(path)
+		if err == nil && (int64(sp.Rows()) != s.NumPassages || sp.Rows() > 0 && (sp.Groups[0] < s.DocOrdStart || sp.Groups[sp.Rows()-1] >= s.DocOrdEnd)) {
+			err = &sparse.CorruptError{Path: path, Where: "rows (against the manifest)", Detail: fmt.Sprintf("%d rows; segment %d has %d passages of documents [%d, %d)", sp.Rows(), s.ID, s.NumPassages, s.DocOrdStart, s.DocOrdEnd)}
+		}
+		if err != nil {
+			docs.Close()
+			return nil, fmt.Errorf("open index %s: %w", ix.dir, err)
+		}
+		seg.sp = sp
+	}
 	return seg, nil
+}
+
+// Sparse reports whether the index holds SPLADE sparse vectors (built with a
+// sparse-encoder model; searched with ModeSparse).
+func (ix *Index) Sparse() bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.man.Settings["sparse"] != ""
+}
+
+// sparseInfo summarizes the sparse vectors of the loaded segments (nil for
+// a dense index). The caller holds ix.mu.
+func (ix *Index) sparseInfo() *SparseInfo {
+	if ix.man.Settings["sparse"] == "" {
+		return nil
+	}
+	si := &SparseInfo{}
+	si.Vocab, _ = strconv.Atoi(ix.man.Settings["sparse.vocab"])
+	si.KTokens, _ = strconv.Atoi(ix.man.Settings["sparse.k_tokens"])
+	terms := map[int]bool{}
+	var rows int
+	minA, maxA := 0, 0
+	for _, s := range ix.segs {
+		if s.sp == nil {
+			continue
+		}
+		mn, mx, used := s.sp.RowStats()
+		if rows == 0 || mn < minA {
+			minA = mn
+		}
+		maxA = max(maxA, mx)
+		rows += s.sp.Rows()
+		si.Postings += s.sp.Postings()
+		for _, t := range used {
+			terms[t] = true
+		}
+	}
+	si.Terms = len(terms)
+	si.Passages = sparse.FromCounts(rows, si.Postings, minA, maxA, si.Vocab)
+	return si
 }
 
 func toBindings(v *store.Vectors, groups []uint32) bindings.Vectors {
@@ -343,8 +433,13 @@ func (ix *Index) Model() (*Model, error) {
 	ix.modelOnce.Do(func() {
 		ix.mu.RLock()
 		want := ix.man.Model
+		kTokens := ix.man.Settings["sparse.k_tokens"]
 		ix.mu.RUnlock()
 		path := orDefault(ix.opts.Model, want.Path)
+		if kTokens != "" {
+			// A sparse index encodes queries as it encoded its passages.
+			ix.opts.ModelOptions.KTokens, _ = strconv.Atoi(kTokens)
+		}
 		sha, err := fileSHA256(path)
 		if err != nil {
 			ix.modelErr = fmt.Errorf("the index's model: %w (pass the model file with --model)", err)
@@ -439,7 +534,7 @@ func (ix *Index) Info() Info {
 	m := ix.man
 	in := Info{Dir: ix.dir, Generation: m.Generation, Model: m.Model, DType: m.DType.String(), Chunking: m.Chunking,
 		Analyzer: ix.an.Name(), Segments: len(m.Segments), Documents: m.Counts.Documents, Passages: m.Counts.Passages,
-		Deleted: int64(ix.tomb.Len()), Files: map[string]int64{}, Inputs: m.Inputs}
+		Deleted: int64(ix.tomb.Len()), Files: map[string]int64{}, Inputs: m.Inputs, Sparse: ix.sparseInfo()}
 	for _, r := range m.Refs() {
 		kind := r.Name
 		if i := indexOfByte(kind, '-'); i > 0 {

@@ -11,8 +11,13 @@ import (
 	"github.com/quarry-search/quarry/bindings"
 	"github.com/quarry-search/quarry/engine/bert"
 	"github.com/quarry-search/quarry/engine/gguf"
+	"github.com/quarry-search/quarry/engine/sparse"
 	"github.com/quarry-search/quarry/engine/tokenize"
 )
+
+// SparseVec is a SPLADE sparse vector: token ids strictly increasing, each
+// with its weight (> 0).
+type SparseVec = sparse.Vec
 
 // Embedder turns texts into vectors. Implementations are safe for concurrent
 // use.
@@ -39,7 +44,7 @@ type ModelOptions struct {
 	Threads        int    // compute threads; 0 = all cores
 	Workers        int    // concurrent native contexts; 0 = 1
 	MaxBatchTokens int    // padded tokens per native graph evaluation; 0 = default
-	Pooling        string // "", "mean", "cls", "last", "rank": override the model's pooling
+	Pooling        string // "", "mean", "cls", "last", "rank", "splade": override the model's pooling
 	Impl           string // "" or "graph" (own ggml graph), "llama" (llama.cpp's encoder)
 	GELU           string // "" or "erf" (exact, as Hugging Face), "tanh" (llama.cpp's)
 	// Normalize overrides the model's normalization (quarry.normalize) when set.
@@ -50,6 +55,10 @@ type ModelOptions struct {
 	// ChunkSize is the number of texts per native call (memory bound and
 	// cancellation granularity); 0 = 256.
 	ChunkSize int
+	// KTokens keeps, for SPLADE models, the KTokens largest weights of each
+	// sparse vector (sentence-transformers' max_active_dims); 0 keeps every
+	// active dimension.
+	KTokens int
 }
 
 // Model is a BERT bi-encoder or cross-encoder loaded from a GGUF file, with
@@ -65,6 +74,7 @@ type Model struct {
 	normalize bool
 	chunk     int
 	label     int
+	kTokens   int
 }
 
 // LoadModel validates the GGUF at path in Go, builds its tokenizer and loads
@@ -114,6 +124,14 @@ func LoadModel(path string, opts ModelOptions) (*Model, error) {
 	if m.chunk <= 0 {
 		m.chunk = 256
 	}
+	if opts.KTokens < 0 {
+		nat.Close()
+		return nil, fmt.Errorf("load model %s: k tokens %d is negative", path, opts.KTokens)
+	}
+	m.kTokens = opts.KTokens
+	if m.kTokens == 0 || m.kTokens > m.info.Vocab {
+		m.kTokens = m.info.Vocab
+	}
 	if opts.Normalize != nil {
 		m.normalize = *opts.Normalize
 	}
@@ -160,6 +178,17 @@ func (m *Model) Normalized() bool { return m.normalize }
 // CrossEncoder reports whether the model reranks rather than embeds.
 func (m *Model) CrossEncoder() bool { return m.info.Kind == bindings.CrossEncoder }
 
+// SparseEncoder reports whether the model makes SPLADE sparse vectors
+// (Sparse) rather than embeddings.
+func (m *Model) SparseEncoder() bool { return m.info.Kind == bindings.SparseEncoder }
+
+// Vocab is the size of the vocabulary: the dimension of sparse vectors.
+func (m *Model) Vocab() int { return m.info.Vocab }
+
+// KTokens is the number of largest weights a sparse vector keeps (the
+// vocabulary size when every active dimension is kept).
+func (m *Model) KTokens() int { return m.kTokens }
+
 // SetLabel selects which output of a multi-label cross-encoder Rerank returns.
 func (m *Model) SetLabel(i int) error {
 	if i < 0 || i >= max(1, m.info.NumLabels) {
@@ -186,6 +215,9 @@ func (m *Model) Embed(ctx context.Context, texts []string) ([][]float32, error) 
 func (m *Model) EmbedWithStats(ctx context.Context, texts []string) ([][]float32, Stats, error) {
 	if m.CrossEncoder() {
 		return nil, Stats{}, fmt.Errorf("embed: %s is a cross-encoder: use rerank", m.path)
+	}
+	if m.SparseEncoder() {
+		return nil, Stats{}, fmt.Errorf("embed: %s is a sparse encoder (SPLADE): use Sparse", m.path)
 	}
 	st := Stats{Inputs: len(texts)}
 	out := make([][]float32, 0, len(texts))
@@ -221,6 +253,67 @@ func (m *Model) EmbedEncodings(encs []tokenize.Encoding) ([][]float32, error) {
 		return nil, err
 	}
 	return split(flat, len(encs), m.info.Dim), nil
+}
+
+// Sparse returns the SPLADE vector of each text (a sparse-encoder model):
+// weight[v] = max over the text's tokens of log(1 + relu(MLM logit[v])), the
+// KTokens largest kept, ids ascending.
+func (m *Model) Sparse(ctx context.Context, texts []string) ([]SparseVec, error) {
+	v, _, err := m.SparseWithStats(ctx, texts)
+	return v, err
+}
+
+// SparseWithStats is Sparse with token counts and truncations.
+func (m *Model) SparseWithStats(ctx context.Context, texts []string) ([]SparseVec, Stats, error) {
+	if !m.SparseEncoder() {
+		return nil, Stats{}, fmt.Errorf("sparse: %s is a %s (pooling %s), not a sparse encoder: sparse vectors need a SPLADE model: %w", m.path, m.info.Kind, m.info.Pooling, ErrModelKind)
+	}
+	st := Stats{Inputs: len(texts)}
+	out := make([]SparseVec, 0, len(texts))
+	encs := make([]tokenize.Encoding, 0, m.chunk)
+	for lo := 0; lo < len(texts); lo += m.chunk {
+		if err := ctx.Err(); err != nil {
+			return nil, st, err
+		}
+		hi := min(lo+m.chunk, len(texts))
+		encs = encs[:0]
+		for _, t := range texts[lo:hi] {
+			e := m.tok.Encode(t, m.maxLen)
+			if e.Truncated {
+				st.Truncated++
+			}
+			st.Tokens += len(e.IDs)
+			encs = append(encs, e)
+		}
+		vecs, err := m.SparseEncodings(encs)
+		if err != nil {
+			return nil, st, fmt.Errorf("sparse texts %d..%d: %w", lo, hi-1, err)
+		}
+		out = append(out, vecs...)
+	}
+	return out, st, nil
+}
+
+// SparseEncodings computes the sparse vectors of already tokenized inputs.
+// The native core returns KTokens (id, weight) slots per input; calls are
+// split so that those buffers stay below 16 MB.
+func (m *Model) SparseEncodings(encs []tokenize.Encoding) ([]SparseVec, error) {
+	k := m.kTokens
+	per := max(1, (1<<21)/k)
+	out := make([]SparseVec, 0, len(encs))
+	for lo := 0; lo < len(encs); lo += per {
+		part := encs[lo:min(lo+per, len(encs))]
+		ids, types, start := pack(part)
+		oid, ow, cnt, _, err := m.nat.Sparse(ids, types, start, k)
+		if err != nil {
+			return nil, err
+		}
+		for i := range part {
+			n := int(cnt[i])
+			out = append(out, sparse.FromPairs(oid[i*k:i*k+n], ow[i*k:i*k+n]))
+		}
+	}
+	return out, nil
 }
 
 // Rerank implements Reranker: the raw logit of the selected label (SetLabel)

@@ -13,6 +13,7 @@ import (
 	"github.com/quarry-search/quarry/engine/lexical"
 	"github.com/quarry-search/quarry/engine/meta"
 	"github.com/quarry-search/quarry/engine/search"
+	"github.com/quarry-search/quarry/engine/sparse"
 )
 
 // Mode is how candidates are retrieved.
@@ -23,6 +24,7 @@ const (
 	ModeDense  Mode = "dense"  // embedding similarity (exact top-k)
 	ModeBM25   Mode = "bm25"   // lexical BM25 over title + text
 	ModeHybrid Mode = "hybrid" // both, fused (RRF or weighted)
+	ModeSparse Mode = "sparse" // SPLADE: exact dot-product top-k over the postings (indexes built with a SPLADE model)
 )
 
 // Request is one search.
@@ -63,6 +65,7 @@ type Rerank struct {
 // Scores are the component scores of a result (nil when not computed).
 type Scores struct {
 	Dense     *float64 `json:"dense"`
+	Sparse    *float64 `json:"sparse,omitempty"` // SPLADE dot product
 	BM25      *float64 `json:"bm25"`
 	Rerank    *float64 `json:"rerank"`
 	Relevance *float64 `json:"rerank_relevance,omitempty"` // sigmoid of the rerank logit, in float64
@@ -86,10 +89,14 @@ type Response struct {
 	QueryID string        `json:"query_id"`
 	Results []Result      `json:"results"`
 	Took    time.Duration `json:"-"`
+	// QueryActiveDims is the number of active dimensions of the query's
+	// sparse vector (ModeSparse).
+	QueryActiveDims int `json:"query_active_dims,omitempty"`
 }
 
 type candidate struct {
 	ord     uint32
+	sparse  *float64
 	dense   *float64
 	bm25    *float64
 	rerank  *float64
@@ -124,8 +131,11 @@ func (ix *Index) SearchBatch(ctx context.Context, reqs []Request) ([]*Response, 
 		if r.Mode == "" {
 			r.Mode = ModeDense
 		}
-		if r.Mode != ModeDense && r.Mode != ModeBM25 && r.Mode != ModeHybrid {
-			return nil, fmt.Errorf("search: unknown mode %q (dense, bm25 or hybrid)", r.Mode)
+		if r.Mode != ModeDense && r.Mode != ModeBM25 && r.Mode != ModeHybrid && r.Mode != ModeSparse {
+			return nil, fmt.Errorf("search: unknown mode %q (dense, bm25, hybrid or sparse)", r.Mode)
+		}
+		if err := ix.checkMode(r.Mode); err != nil {
+			return nil, err
 		}
 		if r.Pool <= 0 {
 			r.Pool = max(r.K, 100)
@@ -135,10 +145,18 @@ func (ix *Index) SearchBatch(ctx context.Context, reqs []Request) ([]*Response, 
 	// Dense: embed all queries that need it at once.
 	var qvecs [][]float32
 	var dIdx []int
+	var sIdx []int
 	for i, r := range reqs {
-		if r.Mode != ModeBM25 {
+		switch r.Mode {
+		case ModeSparse:
+			sIdx = append(sIdx, i)
+		case ModeDense, ModeHybrid:
 			dIdx = append(dIdx, i)
 		}
+	}
+	sparseHits, qActive, err := ix.sparseQueries(ctx, reqs, sIdx)
+	if err != nil {
+		return nil, err
 	}
 	if len(dIdx) > 0 {
 		m, err := ix.Model()
@@ -177,6 +195,20 @@ func (ix *Index) SearchBatch(ctx context.Context, reqs []Request) ([]*Response, 
 		if r.Mode == ModeBM25 {
 			continue
 		}
+		if r.Mode == ModeSparse {
+			// The postings are searched per request (no native batching).
+			bits := int(ix.man.NextDocOrd())
+			var segs []*sparse.Segment
+			for _, s := range ix.segs {
+				segs = append(segs, s.sp)
+			}
+			hits, err := sparse.SearchAll(ctx, segs, []sparse.Vec{sparseHits[i].q}, []uint64(allow), bits, r.Pool)
+			if err != nil {
+				return nil, err
+			}
+			sparseHits[i] = sparseQuery{q: sparseHits[i].q, hits: hits[0]}
+			continue
+		}
 		key := strings.Join(r.Filters, "\x00")
 		g := groups[key]
 		if g == nil {
@@ -202,14 +234,65 @@ func (ix *Index) SearchBatch(ctx context.Context, reqs []Request) ([]*Response, 
 		}
 	}
 	for i := range reqs {
-		resp, err := ix.finish(ctx, &reqs[i], denseHits[i], allows[i])
+		resp, err := ix.finish(ctx, &reqs[i], denseHits[i], sparseHits[i].hits, allows[i])
 		if err != nil {
 			return nil, err
 		}
 		resp.Took = time.Since(t0)
+		resp.QueryActiveDims = qActive[i]
 		out[i] = resp
 	}
 	return out, nil
+}
+
+// sparseQuery is one ModeSparse request's query vector and hits.
+type sparseQuery struct {
+	q    sparse.Vec
+	hits []sparse.Hit
+}
+
+// checkMode refuses a retrieval mode the index cannot serve: sparse needs a
+// SPLADE index, dense and hybrid an index of dense vectors.
+func (ix *Index) checkMode(mode Mode) error {
+	ix.mu.RLock()
+	sp := ix.man.Settings["sparse"] != ""
+	model := ix.man.Model.Name
+	ix.mu.RUnlock()
+	switch {
+	case mode == ModeSparse && !sp:
+		return fmt.Errorf("search: mode sparse needs an index built with a SPLADE model; this index holds dense vectors of %s (use dense, bm25 or hybrid): %w", model, ErrModelKind)
+	case (mode == ModeDense || mode == ModeHybrid) && sp:
+		return fmt.Errorf("search: mode %s needs dense vectors; this index was built with the SPLADE model %s and holds sparse vectors (use sparse or bm25): %w", mode, model, ErrModelKind)
+	}
+	return nil
+}
+
+// sparseQueries encodes the ModeSparse requests' texts (with the query
+// prompt) into sparse vectors, indexed like reqs, and their active
+// dimensions.
+func (ix *Index) sparseQueries(ctx context.Context, reqs []Request, idx []int) ([]sparseQuery, []int, error) {
+	out := make([]sparseQuery, len(reqs))
+	active := make([]int, len(reqs))
+	if len(idx) == 0 {
+		return out, active, nil
+	}
+	m, err := ix.Model()
+	if err != nil {
+		return nil, nil, err
+	}
+	texts := make([]string, len(idx))
+	for j, i := range idx {
+		texts[j] = m.Config().QueryPrompt + reqs[i].Text
+	}
+	vs, err := m.Sparse(ctx, texts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("search: encode queries: %w", err)
+	}
+	for j, i := range idx {
+		out[i].q = vs[j]
+		active[i] = vs[j].Len()
+	}
+	return out, active, nil
 }
 
 // allowed is the bitset of live documents matching the filters.
@@ -279,10 +362,10 @@ func (ix *Index) denseSearch(ctx context.Context, qs [][]float32, allow meta.Bit
 func f64(x float64) *float64 { return &x }
 
 // finish fuses, reranks, sorts and materializes one request's results.
-func (ix *Index) finish(ctx context.Context, r *Request, dense []search.Hit, allow meta.Bitmap) (*Response, error) {
+func (ix *Index) finish(ctx context.Context, r *Request, dense []search.Hit, sp []sparse.Hit, allow meta.Bitmap) (*Response, error) {
 	var cands []candidate
 	var lexHits []lexical.Hit
-	if r.Mode != ModeDense {
+	if r.Mode == ModeBM25 || r.Mode == ModeHybrid {
 		if ix.lex != nil {
 			params := lexical.DefaultParams()
 			if r.BM25 != nil {
@@ -298,6 +381,10 @@ func (ix *Index) finish(ctx context.Context, r *Request, dense []search.Hit, all
 	case ModeDense:
 		for _, h := range dense {
 			cands = append(cands, candidate{ord: uint32(h.Group), dense: f64(float64(h.Score)), score: float64(h.Score), passage: int(h.Row)})
+		}
+	case ModeSparse:
+		for _, h := range sp {
+			cands = append(cands, candidate{ord: h.Group, sparse: f64(h.Score), score: h.Score, passage: h.Passage})
 		}
 	case ModeBM25:
 		for _, h := range lexHits {
@@ -439,7 +526,7 @@ func (ix *Index) finish(ctx context.Context, r *Request, dense []search.Hit, all
 		c := cands[i]
 		res := Result{ID: recs[i].id, Ord: c.ord, Score: c.score, Title: recs[i].title, Metadata: recs[i].meta,
 			PassageIndex: c.passage, Passage: passageText(recs[i], c.passage),
-			Scores: Scores{Dense: c.dense, BM25: c.bm25, Rerank: c.rerank}}
+			Scores: Scores{Dense: c.dense, Sparse: c.sparse, BM25: c.bm25, Rerank: c.rerank}}
 		if c.rerank != nil {
 			res.Scores.Relevance = f64(Sigmoid(float32(*c.rerank)))
 		}

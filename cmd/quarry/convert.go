@@ -27,6 +27,7 @@ func convertCommand() *cli.Command {
 			&cli.StringFlag{Name: "label", Usage: "cross-encoders with several outputs: the label (name or index) that ranks"},
 			&cli.StringFlag{Name: "name", Usage: "model name (general.name); default: the folder's name"},
 			&cli.BoolFlag{Name: "no-verify", Usage: "skip the self-verification"},
+			&cli.BoolFlag{Name: "sparse", Usage: "convert a BertForMaskedLM folder as a SPLADE sparse encoder (MLM head kept; automatic for sentence-transformers SparseEncoder folders)"},
 			&cli.IntFlag{Name: "threads", Usage: "verification threads (0 = all cores)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON on stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines"},
@@ -38,7 +39,7 @@ func convertCommand() *cli.Command {
 // convertArgs are the options of one convert run.
 type convertArgs struct {
 	dir, output, typ, label, name string
-	noVerify, json, quiet         bool
+	noVerify, json, quiet, sparse bool
 	threads                       int
 }
 
@@ -48,7 +49,7 @@ type convertArgs struct {
 func parseConvertArgs(c *cli.Context) (*convertArgs, error) {
 	a := &convertArgs{
 		output: c.String("output"), typ: c.String("type"), label: c.String("label"), name: c.String("name"),
-		noVerify: c.Bool("no-verify"), json: c.Bool("json"), quiet: c.Bool("quiet"), threads: c.Int("threads"),
+		noVerify: c.Bool("no-verify"), json: c.Bool("json"), quiet: c.Bool("quiet"), threads: c.Int("threads"), sparse: c.Bool("sparse"),
 	}
 	args := c.Args().Slice()
 	if len(args) == 0 {
@@ -66,6 +67,7 @@ func parseConvertArgs(c *cli.Context) (*convertArgs, error) {
 	fs.StringVar(&a.label, "label", a.label, "")
 	fs.StringVar(&a.name, "name", a.name, "")
 	fs.BoolVar(&a.noVerify, "no-verify", a.noVerify, "")
+	fs.BoolVar(&a.sparse, "sparse", a.sparse, "")
 	fs.BoolVar(&a.json, "json", a.json, "")
 	for _, n := range []string{"quiet", "q"} {
 		fs.BoolVar(&a.quiet, n, a.quiet, "")
@@ -96,6 +98,7 @@ func runConvert(c *cli.Context) error {
 		Label:     a.label,
 		Name:      a.name,
 		NoVerify:  a.noVerify,
+		Sparse:    a.sparse,
 		Threads:   a.threads,
 		Converter: "quarry convert " + version,
 	}

@@ -57,6 +57,8 @@ func embedCommand() *cli.Command {
 			&cli.StringFlag{Name: "prompt", Usage: "text prepended to every input"},
 			&cli.StringFlag{Name: "as", Usage: "query or document: prepend the model's own prompt for that role (quarry.prompt.*; none for most BERT models)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary on stderr"},
+			&cli.BoolFlag{Name: "sparse", Usage: "SPLADE sparse vectors as JSONL {token id: weight} and {token: weight} (automatic for a SPLADE model)"},
+			&cli.IntFlag{Name: "k-tokens", Usage: "SPLADE: keep the k largest weights of each vector (0 = every active dimension)"},
 		}, modelFlags()...),
 		Action: runEmbed,
 	}
@@ -83,7 +85,10 @@ func runEmbed(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := engine.ModelOptions{ChunkSize: c.Int("batch")}
+	if c.Int("k-tokens") < 0 {
+		return badInput("--k-tokens must not be negative")
+	}
+	opts := engine.ModelOptions{ChunkSize: c.Int("batch"), KTokens: c.Int("k-tokens")}
 	if c.Bool("no-normalize") {
 		f := false
 		opts.Normalize = &f
@@ -109,6 +114,12 @@ func runEmbed(c *cli.Context) error {
 	texts := make([]string, len(recs))
 	for i, rec := range recs {
 		texts[i] = prompt + rec.Text
+	}
+	if c.Bool("sparse") && !m.SparseEncoder() {
+		return badInput("--sparse: %s is a %s, not a SPLADE model (sparse vectors need a BERT MLM head: quarry convert --sparse)", c.String("model"), m.NativeInfo().Kind)
+	}
+	if m.SparseEncoder() {
+		return runEmbedSparse(c, m, recs, texts, skipped)
 	}
 	t0 := time.Now()
 	vecs, st, err := m.EmbedWithStats(c.Context, texts)

@@ -40,13 +40,14 @@ func indexCommand() *cli.Command {
 			&cli.StringFlag{Name: "title-field", Usage: "JSONL: field holding the title (default title)"},
 			&cli.BoolFlag{Name: "skip-bad", Usage: "skip bad records (counted and reported) instead of stopping before anything is committed"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
+			&cli.IntFlag{Name: "k-tokens", Usage: "SPLADE models: keep the k largest weights of each passage and query vector (0 = all; recorded at creation)"},
 		}, modelFlags()...),
 		Action: runIndex,
 	}
 }
 
 func modelOptions(c *cli.Context) engine.ModelOptions {
-	return engine.ModelOptions{Threads: c.Int("threads"), Impl: c.String("impl"), MaxBatchTokens: c.Int("batch-tokens")}
+	return engine.ModelOptions{Threads: c.Int("threads"), Impl: c.String("impl"), MaxBatchTokens: c.Int("batch-tokens"), KTokens: c.Int("k-tokens")}
 }
 
 func runIndex(c *cli.Context) error {
@@ -107,8 +108,17 @@ func runIndex(c *cli.Context) error {
 	if st.Bad > 0 {
 		fmt.Fprintf(w, "; %d bad records skipped", st.Bad)
 	}
-	fmt.Fprintf(w, "\n%s: %d documents, %d passages, %d segments, %s %s vectors, %.1f MB\n",
-		dir, info.Documents, info.Passages, info.Segments, info.DType, dimStr(info), float64(info.Bytes)/1e6)
+	if info.Sparse != nil {
+		fmt.Fprintf(w, "\n%s: %d documents, %d passages, %d segments, sparse vectors, %.1f MB\n",
+			dir, info.Documents, info.Passages, info.Segments, float64(info.Bytes)/1e6)
+		if st.Sparse != nil {
+			fmt.Fprintf(w, "sparse: this run's %d passages: %s\n", st.Sparse.Count, st.Sparse)
+		}
+		fmt.Fprintf(w, "sparse: index: %s\n", sparseStatsLine(info.Sparse))
+	} else {
+		fmt.Fprintf(w, "\n%s: %d documents, %d passages, %d segments, %s %s vectors, %.1f MB\n",
+			dir, info.Documents, info.Passages, info.Segments, info.DType, dimStr(info), float64(info.Bytes)/1e6)
+	}
 	for _, b := range st.BadRecords {
 		fmt.Fprintf(w, "  skipped %s\n", b.Error())
 	}
@@ -259,7 +269,12 @@ func infoCommand() *cli.Command {
 			row("passages", in.Passages)
 			row("deleted", in.Deleted)
 			row("segments", in.Segments)
-			row("vectors", fmt.Sprintf("%s, %d-d (%s)", in.DType, in.Model.Dim, bytesPerVector(in)))
+			if in.Sparse != nil {
+				row("vectors", fmt.Sprintf("sparse, %d-d vocabulary (%.1f bytes/passage on disk)", in.Sparse.Vocab, float64(in.Files["sparse"])/float64(max(1, in.Passages))))
+				row("sparse", sparseStatsLine(in.Sparse))
+			} else {
+				row("vectors", fmt.Sprintf("%s, %d-d (%s)", in.DType, in.Model.Dim, bytesPerVector(in)))
+			}
 			row("chunking", fmt.Sprintf("window %d, overlap %d word pieces", in.Chunking.Window, in.Chunking.Overlap))
 			row("bm25", "analyzer "+in.Analyzer)
 			row("model", fmt.Sprintf("%s (sha256 %.16s…, %s pooling, normalize %v, max %d tokens)", in.Model.Path, in.Model.SHA256, in.Model.Pooling, in.Model.Normalize, in.Model.MaxTokens))
@@ -285,7 +300,7 @@ func bytesPerVector(in engine.Info) string {
 
 func kinds(m map[string]int64) string {
 	var parts []string
-	for _, k := range []string{"seg", "docs", "lex", "tomb", "manifest"} {
+	for _, k := range []string{"seg", "docs", "lex", "sparse", "tomb", "manifest"} {
 		if v, ok := m[k]; ok {
 			parts = append(parts, fmt.Sprintf("%s %.2f MB", k, float64(v)/1e6))
 		}

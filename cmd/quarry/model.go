@@ -56,6 +56,7 @@ type modelInfo struct {
 	Source        map[string]string `json:"source,omitempty"`
 	GGUFVersion   uint32            `json:"gguf_version"`
 	MetadataCount int               `json:"metadata_keys"`
+	Sparse        string            `json:"sparse,omitempty"` // SPLADE head, for sparse encoders
 }
 
 func inspectModel(path string) (*modelInfo, error) {
@@ -80,6 +81,13 @@ func inspectModel(path string) (*modelInfo, error) {
 		QueryPrompt: cfg.QueryPrompt, DocPrompt: cfg.DocumentPrompt, Similarity: cfg.Similarity,
 		Tensors: len(gf.Tensors), TensorTypes: map[string]int{}, Source: cfg.Source,
 		GGUFVersion: gf.Version, MetadataCount: len(gf.KV),
+	}
+	if cfg.Sparse() {
+		mi.Kind = "sparse-encoder"
+		head := int64(cfg.Hidden*cfg.Hidden + 3*cfg.Hidden + cfg.VocabSize)
+		mi.Params += head
+		mi.Sparse = fmt.Sprintf("SPLADE: BERT MLM head (quarry.mlm.*, %d parameters, decoder tied to token_embd.weight), max over tokens of log(1+%s(logits)), %d-dimensional sparse vectors",
+			head, cfg.SparseActivation, cfg.VocabSize)
 	}
 	if cfg.CrossEncoder() {
 		mi.Kind = "cross-encoder"
@@ -122,9 +130,12 @@ func runModelInfo(c *cli.Context) error {
 	}
 	row("kind", mi.Kind)
 	row("pooling", mi.Pooling)
+	if mi.Sparse != "" {
+		row("sparse", mi.Sparse)
+	}
 	if mi.Kind == "bi-encoder" {
 		row("normalize", mi.Normalize)
-	} else {
+	} else if mi.Kind == "cross-encoder" {
 		row("labels", strings.Join(mi.Labels, ", "))
 		if mi.RerankLabel != nil {
 			row("rerank label", *mi.RerankLabel)

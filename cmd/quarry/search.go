@@ -23,7 +23,7 @@ func searchCommand() *cli.Command {
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "queries", Usage: "file of queries: JSONL with _id and text (BEIR queries.jsonl) or one per line"},
 			&cli.IntFlag{Name: "k", Value: 10, Usage: "results per query"},
-			&cli.StringFlag{Name: "mode", Value: "dense", Usage: "dense, bm25 or hybrid"},
+			&cli.StringFlag{Name: "mode", Value: "dense", Usage: "dense, bm25, hybrid, or sparse (indexes built with a SPLADE model; their default)"},
 			&cli.StringFlag{Name: "fusion", Value: "rrf", Usage: "hybrid fusion: rrf (k=60) or weighted"},
 			&cli.Float64Flag{Name: "alpha", Value: 0.5, Usage: "weighted fusion: weight of the dense score"},
 			&cli.StringSliceFlag{Name: "filter", Usage: "metadata filter, repeatable (AND): FIELD=V1,V2  FIELD!=V  FIELD>=N  (> < <= too; task = pipeline_tag)"},
@@ -88,8 +88,8 @@ func runSearch(c *cli.Context) error {
 		}
 	}
 	mode := engine.Mode(c.String("mode"))
-	if mode != engine.ModeDense && mode != engine.ModeBM25 && mode != engine.ModeHybrid {
-		return badInput("--mode %q: want dense, bm25 or hybrid", mode)
+	if mode != engine.ModeDense && mode != engine.ModeBM25 && mode != engine.ModeHybrid && mode != engine.ModeSparse {
+		return badInput("--mode %q: want dense, bm25, hybrid or sparse", mode)
 	}
 	if c.Int("k") <= 0 {
 		return badInput("--k must be positive")
@@ -99,6 +99,9 @@ func runSearch(c *cli.Context) error {
 		return err
 	}
 	defer ix.Close()
+	if mode, err = sparseMode(c, ix, mode); err != nil {
+		return err
+	}
 	var rr *engine.Model
 	if p := c.String("rerank-model"); p != "" {
 		if rr, err = engine.LoadModel(p, modelOptions(c)); err != nil {
@@ -152,6 +155,7 @@ func runSearch(c *cli.Context) error {
 		}
 		writeResultTable(w, r, show, mode == engine.ModeHybrid || rr != nil)
 	}
+	writeQuerySparsity(c.App.ErrWriter, ix, resps, mode)
 	return nil
 }
 
@@ -214,6 +218,9 @@ func writeResultTable(w io.Writer, r *engine.Response, show []string, components
 		var comp []string
 		if res.Scores.Dense != nil && components {
 			comp = append(comp, fmt.Sprintf("dense %.3f", *res.Scores.Dense))
+		}
+		if res.Scores.Sparse != nil && components {
+			comp = append(comp, fmt.Sprintf("sparse %.3f", *res.Scores.Sparse))
 		}
 		if res.Scores.BM25 != nil && components {
 			comp = append(comp, fmt.Sprintf("bm25 %.2f", *res.Scores.BM25))

@@ -113,6 +113,12 @@ type TensorSpec struct {
 	GGUFName string // e.g. blk.0.attn_q.weight
 	Shape    []int  // PyTorch order: [out, in] for Linear weights, [rows, H] for embeddings
 	Matrix   bool   // stored in the model type (false: always F32)
+	// Meta: stored as a float32 array under the metadata key GGUFName
+	// (row-major in PyTorch order), not as a tensor. The SPLADE head is kept
+	// this way because llama.cpp refuses a file with tensors its
+	// architecture does not create ("wrong number of tensors"), while it
+	// ignores metadata keys it does not know.
+	Meta bool
 }
 
 // GGUFDims is the tensor's ggml dimension order (the reverse of Shape).
@@ -162,6 +168,19 @@ func Layout(cfg Config) []TensorSpec {
 		add("pooler.dense.bias", "cls.bias", false, H)
 		add("classifier.weight", "cls.output.weight", true, len(cfg.Labels), H)
 		add("classifier.bias", "cls.output.bias", false, len(cfg.Labels))
+	}
+	if cfg.Sparse() {
+		// BertForMaskedLM's head; its decoder weight is tied to the word
+		// embeddings (cls.predictions.decoder.weight = word_embeddings) and
+		// its decoder bias is cls.predictions.bias.
+		meta := func(name, key string, shape ...int) {
+			specs = append(specs, TensorSpec{Name: name, GGUFName: key, Shape: shape, Meta: true})
+		}
+		meta("cls.predictions.transform.dense.weight", "quarry.mlm.dense.weight", H, H)
+		meta("cls.predictions.transform.dense.bias", "quarry.mlm.dense.bias", H)
+		meta("cls.predictions.transform.LayerNorm.weight", "quarry.mlm.norm.weight", H)
+		meta("cls.predictions.transform.LayerNorm.bias", "quarry.mlm.norm.bias", H)
+		meta("cls.predictions.bias", "quarry.mlm.bias", cfg.VocabSize)
 	}
 	return specs
 }

@@ -26,6 +26,12 @@ const (
 	PoolingCLS  Pooling = 2 // the first token ([CLS])
 	PoolingLast Pooling = 3 // the last token
 	PoolingRank Pooling = 4 // cross-encoder: classifier(tanh(pooler(h[CLS])))
+
+	// PoolingSplade is quarry's own, outside llama.cpp's numbering: SPLADE
+	// sparse vectors, the maximum over the tokens of log(1 + relu(MLM
+	// logits)). It is never written as bert.pooling_type: a SPLADE GGUF has
+	// bert.pooling_type 0 (none) and quarry.pooling "splade" (docs/gguf.md).
+	PoolingSplade Pooling = 16
 )
 
 func (p Pooling) String() string {
@@ -40,23 +46,32 @@ func (p Pooling) String() string {
 		return "last"
 	case PoolingRank:
 		return "rank"
+	case PoolingSplade:
+		return "splade"
 	}
 	return fmt.Sprintf("pooling(%d)", int(p))
 }
 
 // Valid reports whether p is one of the known pooling types.
-func (p Pooling) Valid() bool { return p >= PoolingNone && p <= PoolingRank }
+func (p Pooling) Valid() bool { return p >= PoolingNone && p <= PoolingRank || p == PoolingSplade }
 
-// ParsePooling maps "none", "mean", "cls", "last" or "rank" (any case) to its
-// Pooling.
+// ParsePooling maps "none", "mean", "cls", "last", "rank" or "splade" (any
+// case) to its Pooling.
 func ParsePooling(s string) (Pooling, error) {
-	for p := PoolingNone; p <= PoolingRank; p++ {
+	for _, p := range []Pooling{PoolingNone, PoolingMean, PoolingCLS, PoolingLast, PoolingRank, PoolingSplade} {
 		if strings.EqualFold(s, p.String()) {
 			return p, nil
 		}
 	}
-	return 0, fmt.Errorf("unknown pooling %q (want none, mean, cls, last or rank)", s)
+	return 0, fmt.Errorf("unknown pooling %q (want none, mean, cls, last, rank or splade)", s)
 }
+
+// SPLADE activations (sentence-transformers' SpladePooling
+// activation_function), applied to the MLM logits before max pooling.
+const (
+	SparseReLU      = "relu"       // log(1 + relu(x)), every SPLADE model
+	SparseLog1pReLU = "log1p_relu" // log(1 + log(1 + relu(x))), OpenSearch's models
+)
 
 // NoToken marks an absent special token id in Config.
 const NoToken = -1
@@ -80,6 +95,11 @@ type Config struct {
 
 	Pooling Pooling  // how the output is formed
 	Labels  []string // cross-encoders (PoolingRank): one name per output logit
+
+	// SparseActivation is a SPLADE model's activation (PoolingSplade):
+	// SparseReLU ("" means the same) or SparseLog1pReLU. The MLM head's
+	// weights are in the Checkpoint (see Layout).
+	SparseActivation string
 
 	Normalize    bool // L2-normalize embeddings (bi-encoders only)
 	MaxSeqLength int  // truncation length in word pieces incl. specials; 0 means MaxPositions
@@ -111,6 +131,10 @@ func (c *Config) HeadDim() int {
 
 // CrossEncoder reports whether the model scores pairs (PoolingRank).
 func (c *Config) CrossEncoder() bool { return c.Pooling == PoolingRank }
+
+// Sparse reports whether the model makes SPLADE sparse vectors
+// (PoolingSplade): vocabulary-sized, from the MLM head.
+func (c *Config) Sparse() bool { return c.Pooling == PoolingSplade }
 
 // NumLabels is the number of classifier outputs (0 for bi-encoders).
 func (c *Config) NumLabels() int {
@@ -155,7 +179,18 @@ func (c *Config) Validate() error {
 		bad("layer norm epsilon %v underflows float32 (GGUF stores it as f32)", c.LayerNormEps)
 	}
 	if !c.Pooling.Valid() {
-		bad("pooling type %d is not one of 0 none, 1 mean, 2 cls, 3 last, 4 rank", int(c.Pooling))
+		bad("pooling type %d is not one of 0 none, 1 mean, 2 cls, 3 last, 4 rank, 16 splade", int(c.Pooling))
+	}
+	switch {
+	case c.Pooling == PoolingSplade:
+		if c.Normalize {
+			bad("normalize is set on a SPLADE model (pooling splade); sparse vectors are not normalized")
+		}
+		if c.SparseActivation != "" && c.SparseActivation != SparseReLU && c.SparseActivation != SparseLog1pReLU {
+			bad("sparse activation %q is not %s or %s", c.SparseActivation, SparseReLU, SparseLog1pReLU)
+		}
+	case c.SparseActivation != "":
+		bad("sparse activation %q given but pooling is %s; it is for SPLADE models (pooling splade)", c.SparseActivation, c.Pooling)
 	}
 	if c.Pooling == PoolingRank {
 		if len(c.Labels) == 0 {

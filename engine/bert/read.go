@@ -34,6 +34,14 @@ func ReadGGUF(path string) (Config, *Checkpoint, []string, error) {
 	}
 	ck := NewCheckpoint()
 	for _, s := range Layout(cfg) {
+		if s.Meta {
+			data, err := metaFloats(gf, s)
+			if err != nil {
+				return Config{}, nil, nil, fmt.Errorf("%s: %w", path, err)
+			}
+			ck.Set(s.Name, s.Shape, data)
+			continue
+		}
 		ti, ok := gf.Tensor(s.GGUFName)
 		if !ok {
 			if s.GGUFName == "token_types.weight" { // optional, see configFromGGUF
@@ -55,6 +63,30 @@ func ReadGGUF(path string) (Config, *Checkpoint, []string, error) {
 		return Config{}, nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return cfg, ck, vocab, nil
+}
+
+// metaFloats reads a weight stored as a float32 metadata array (TensorSpec.Meta).
+func metaFloats(gf *gguf.File, s TensorSpec) ([]float32, error) {
+	v, ok := gf.Get(s.GGUFName)
+	if !ok {
+		return nil, fmt.Errorf("metadata key %s (%s) is missing", s.GGUFName, s.Name)
+	}
+	a, ok := v.Any().([]float64)
+	if !ok || v.ArrayType != gguf.TypeFloat32 {
+		return nil, fmt.Errorf("metadata key %s (%s) is not an array of float32", s.GGUFName, s.Name)
+	}
+	want := 1
+	for _, d := range s.Shape {
+		want *= d
+	}
+	if len(a) != want {
+		return nil, fmt.Errorf("metadata key %s (%s) holds %d values, want %d (shape %v)", s.GGUFName, s.Name, len(a), want, s.Shape)
+	}
+	out := make([]float32, len(a))
+	for i, x := range a {
+		out[i] = float32(x)
+	}
+	return out, nil
 }
 
 func configFromGGUF(gf *gguf.File) (Config, []string, error) {
@@ -111,6 +143,19 @@ func configFromGGUF(gf *gguf.File) (Config, []string, error) {
 	}
 	if p, ok := gf.Int("bert.pooling_type"); ok {
 		cfg.Pooling = Pooling(p)
+	}
+	if qp, ok := gf.String("quarry.pooling"); ok {
+		if qp != "splade" {
+			return Config{}, nil, fmt.Errorf("quarry.pooling %q is not supported (splade)", qp)
+		}
+		if cfg.Pooling != PoolingNone {
+			return Config{}, nil, fmt.Errorf("quarry.pooling is splade but bert.pooling_type is %d, want 0 (none)", int(cfg.Pooling))
+		}
+		cfg.Pooling = PoolingSplade
+		cfg.SparseActivation = SparseReLU
+		if a, ok := gf.String("quarry.sparse.activation"); ok {
+			cfg.SparseActivation = a
+		}
 	}
 	if cfg.Pooling == PoolingRank {
 		if labels, ok := gf.Strings("bert.classifier.output_labels"); ok {

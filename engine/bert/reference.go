@@ -35,6 +35,13 @@ type Reference struct {
 	layers         []refLayer
 
 	pooler, classifier *linear // cross-encoders
+
+	// SPLADE: the MLM head's transform and decoder bias (the decoder weight
+	// is word, tied).
+	mlmDense       *linear
+	mlmLNw, mlmLNb []float64
+	mlmBias        []float64
+	log1pTwice     bool
 }
 
 type refLayer struct {
@@ -117,6 +124,13 @@ func NewReference(cfg Config, ck *Checkpoint, opts ...RefOption) (*Reference, er
 	if cfg.CrossEncoder() {
 		r.pooler = lin("pooler.dense")
 		r.classifier = lin("classifier")
+	}
+	if cfg.Sparse() {
+		r.mlmDense = lin("cls.predictions.transform.dense")
+		r.mlmLNw = f64("cls.predictions.transform.LayerNorm.weight")
+		r.mlmLNb = f64("cls.predictions.transform.LayerNorm.bias")
+		r.mlmBias = f64("cls.predictions.bias")
+		r.log1pTwice = cfg.SparseActivation == SparseLog1pReLU
 	}
 	return r, nil
 }
@@ -249,6 +263,71 @@ func (r *Reference) rerank(ctx context.Context, ids, types []int32) ([]float64, 
 	logits := make([]float64, r.classifier.out)
 	r.classifier.apply(pooled, 1, logits)
 	return logits, nil
+}
+
+// Sparse returns the SPLADE vector of one sequence (PoolingSplade), one
+// weight per vocabulary entry, as sentence-transformers' MLMTransformer +
+// SpladePooling(max) compute it:
+//
+//	t = LayerNorm(GELU(dense(h)))                  per token (BertForMaskedLM's transform)
+//	logit[v] = word[v] · t + bias[v]                 decoder tied to the word embeddings
+//	w[v] = max over all tokens of log(1 + relu(logit[v]))
+//
+// with log(1 + ·) applied once more for SparseLog1pReLU. Every given token
+// counts ([CLS] and [SEP] included).
+func (r *Reference) Sparse(ids, types []int32) ([]float64, error) {
+	return r.sparse(context.Background(), ids, types)
+}
+
+// SparseBatch returns the SPLADE vectors of every sequence, Workers at a
+// time, in input order.
+func (r *Reference) SparseBatch(ctx context.Context, seqs []Seq) ([][]float64, error) {
+	return r.batch(ctx, seqs, r.sparse)
+}
+
+func (r *Reference) sparse(ctx context.Context, ids, types []int32) ([]float64, error) {
+	if !r.cfg.Sparse() {
+		return nil, fmt.Errorf("Sparse needs a SPLADE model (pooling splade); the model has %s", r.cfg.Pooling)
+	}
+	h, err := r.forward(ctx, ids, types)
+	if err != nil {
+		return nil, err
+	}
+	n, H, V := len(ids), r.cfg.Hidden, r.cfg.VocabSize
+	t := make([]float64, n*H)
+	r.mlmDense.apply(h, n, t)
+	for i, u := range t {
+		if r.tanhGELU {
+			t[i] = geluTanh(u)
+		} else {
+			t[i] = geluErf(u)
+		}
+	}
+	for i := 0; i < n; i++ {
+		layerNorm(t[i*H:(i+1)*H], r.mlmLNw, r.mlmLNb, r.cfg.LayerNormEps)
+	}
+	out := make([]float64, V)
+	row := make([]float64, H)
+	for v := 0; v < V; v++ {
+		if v%4096 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		for j, x := range r.word[v*H : (v+1)*H] {
+			row[j] = float64(x)
+		}
+		m := math.Inf(-1)
+		for i := 0; i < n; i++ {
+			m = math.Max(m, dot(row, t[i*H:(i+1)*H])+r.mlmBias[v])
+		}
+		w := math.Log1p(math.Max(m, 0))
+		if r.log1pTwice {
+			w = math.Log1p(w)
+		}
+		out[v] = w
+	}
+	return out, nil
 }
 
 // EmbedBatch embeds every sequence, Workers at a time, in input order. It

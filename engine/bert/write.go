@@ -81,7 +81,19 @@ func BuildGGUF(cfg Config, ck *Checkpoint, vocab []string, opts WriteOptions) (*
 	w.SetFloat32("bert.attention.layer_norm_epsilon", float32(cfg.LayerNormEps))
 	w.SetUint32("general.file_type", ft)
 	w.SetBool("bert.attention.causal", false)
-	w.SetUint32("bert.pooling_type", uint32(cfg.Pooling))
+	if cfg.Sparse() {
+		// llama.cpp has no SPLADE pooling: to it the file is a BERT with
+		// per-token outputs; quarry reads quarry.pooling.
+		w.SetUint32("bert.pooling_type", uint32(PoolingNone))
+		w.SetString("quarry.pooling", "splade")
+		act := cfg.SparseActivation
+		if act == "" {
+			act = SparseReLU
+		}
+		w.SetString("quarry.sparse.activation", act)
+	} else {
+		w.SetUint32("bert.pooling_type", uint32(cfg.Pooling))
+	}
 	if cfg.CrossEncoder() {
 		w.SetStrings("bert.classifier.output_labels", cfg.Labels)
 	}
@@ -140,6 +152,10 @@ func BuildGGUF(cfg Config, ck *Checkpoint, vocab []string, opts WriteOptions) (*
 
 	for _, s := range Layout(cfg) {
 		t := ts[s.Name]
+		if s.Meta {
+			w.SetFloat32s(s.GGUFName, t.Data)
+			continue
+		}
 		dims := s.GGUFDims()
 		typ := gguf.F32
 		if s.Matrix {

@@ -50,6 +50,10 @@ type Options struct {
 	Label string
 	// NoVerify skips the self-verification.
 	NoVerify bool
+	// Sparse converts a plain BertForMaskedLM folder as a SPLADE sparse
+	// encoder (MLM head kept; hf.Options.Sparse). sentence-transformers
+	// SparseEncoder folders are SPLADE models without it.
+	Sparse bool
 	// Name is general.name; default: the source folder's name.
 	Name string
 	// Log receives progress lines; nil discards them.
@@ -90,20 +94,29 @@ type Report struct {
 	Files        []string // source files read
 	Notes        []string // decisions and warnings
 
-	Verified       bool   // the check ran and passed
-	VerifyMode     string // "native" or "reference" (no native core); "" when skipped
-	VerifySkip     string // why verification did not run
-	Texts          int    // texts (bi-encoders) or pairs (cross-encoders) checked
-	Tokens         int    // word pieces run through both sides
-	TokenizerOK    int    // inputs whose ids matched between the GGUF's and the source's tokenizer
-	MinCosine      float64
-	MeanCosine     float64
-	WorstText      string  // bi-encoders: the text with the lowest cosine
-	MaxLogitDiff   float64 // cross-encoders: largest |native - reference| logit
-	MaxLogitRel    float64 // cross-encoders: largest |Δ| / max(1, |reference|)
-	WorstPair      [2]string
-	MinCosineBound float64 // the bound the check applied
-	LogitBound     float64
+	Verified     bool   // the check ran and passed
+	VerifyMode   string // "native" or "reference" (no native core); "" when skipped
+	VerifySkip   string // why verification did not run
+	Texts        int    // texts (bi-encoders) or pairs (cross-encoders) checked
+	Tokens       int    // word pieces run through both sides
+	TokenizerOK  int    // inputs whose ids matched between the GGUF's and the source's tokenizer
+	MinCosine    float64
+	MeanCosine   float64
+	WorstText    string  // bi-encoders: the text with the lowest cosine
+	MaxLogitDiff float64 // cross-encoders: largest |native - reference| logit
+	MaxLogitRel  float64 // cross-encoders: largest |Δ| / max(1, |reference|)
+	WorstPair    [2]string
+	// Sparse encoders: largest |native − reference| / max(1, reference)
+	// over every weight of every text (bound LogitBound), the mean active
+	// dimensions of the two sides, and how many dimensions are active (> 0)
+	// on one side only with a weight above LogitBound on that side (must be 0).
+	MaxWeightRel     float64
+	ActiveDims       float64
+	RefActiveDims    float64
+	ActiveMismatches int
+	SparseActivation string
+	MinCosineBound   float64 // the bound the check applied
+	LogitBound       float64
 
 	Duration       time.Duration
 	VerifyDuration time.Duration
@@ -136,7 +149,7 @@ func Convert(ctx context.Context, srcDir, outPath string, opts Options) (*Report
 	}
 
 	logf("reading %s", srcDir)
-	m, err := hf.LoadContext(ctx, srcDir)
+	m, err := hf.LoadWith(ctx, srcDir, hf.Options{Sparse: opts.Sparse})
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +178,11 @@ func Convert(ctx context.Context, srcDir, outPath string, opts Options) (*Report
 		Notes: append([]string(nil), m.Notes...),
 	}
 	defer func() { rep.Duration = time.Since(start) }()
+	if cfg.Sparse() {
+		rep.Kind = "sparse-encoder"
+		rep.Normalize = false
+		rep.SparseActivation = cfg.SparseActivation
+	}
 	if cfg.CrossEncoder() {
 		rep.Kind = "cross-encoder"
 		rep.Normalize = false
@@ -328,6 +346,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	model := fmt.Sprintf("%s, %s, %s pooling", r.Architecture, r.Kind, r.Pooling)
 	if r.Kind == "cross-encoder" {
 		model += fmt.Sprintf(", labels %s (rank by %d: %s)", strings.Join(r.Labels, ", "), r.RerankLabel, r.Labels[r.RerankLabel])
+	} else if r.Kind == "sparse-encoder" {
+		model += fmt.Sprintf(" (MLM head, max of log(1+%s(logits)), vocabulary-sized vectors)", r.SparseActivation)
 	} else {
 		model += fmt.Sprintf(", normalize %v", r.Normalize)
 	}
@@ -347,6 +367,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		row("verify", "%s vs float64 reference on the source weights: %d inputs, %d tokens, tokenizer ids identical on %d", against, r.Texts, r.Tokens, r.TokenizerOK)
 		if r.Kind == "cross-encoder" {
 			row("", "max logit difference %.3g (relative %.3g, bound %.3g); worst pair %s / %s", r.MaxLogitDiff, r.MaxLogitRel, r.LogitBound, quote(r.WorstPair[0]), quote(r.WorstPair[1]))
+		} else if r.Kind == "sparse-encoder" && r.Texts > 0 {
+			row("", "max weight difference %.3g relative (bound %.3g); active dims mean %.1f (reference %.1f); %d dimensions active on one side only above the bound; worst text %s",
+				r.MaxWeightRel, r.LogitBound, r.ActiveDims, r.RefActiveDims, r.ActiveMismatches, quote(r.WorstText))
 		} else if r.Texts > 0 {
 			row("", "cosine min %.7f mean %.7f (bound %.3g); worst text %s", r.MinCosine, r.MeanCosine, r.MinCosineBound, quote(r.WorstText))
 		}
@@ -377,7 +400,7 @@ func checkRange(cfg bert.Config, ck *bert.Checkpoint, typ gguf.TensorType) error
 		return nil
 	}
 	for _, s := range bert.Layout(cfg) {
-		if !s.Matrix {
+		if !s.Matrix || s.Meta {
 			continue
 		}
 		t, _ := ck.Get(s.Name)

@@ -48,6 +48,7 @@ type side struct {
 	tok    *tokenize.Tokenizer
 	cfg    bert.Config
 	embed  func(ctx context.Context, encs []tokenize.Encoding) ([][]float64, error)
+	sparse func(ctx context.Context, encs []tokenize.Encoding) ([][]float64, error) // dense vocabulary-sized vectors
 	rerank func(ctx context.Context, ps [][2]string, encs []tokenize.Encoding) ([][]float64, error)
 	close  func()
 }
@@ -71,6 +72,26 @@ func nativeSide(path string, threads int) (*side, error) {
 			}
 			for _, x := range v {
 				out = append(out, widen(x))
+			}
+		}
+		return out, nil
+	}
+	s.sparse = func(ctx context.Context, encs []tokenize.Encoding) ([][]float64, error) {
+		var out [][]float64
+		for lo := 0; lo < len(encs); lo += nativeChunk {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+			v, err := mdl.SparseEncodings(encs[lo:min(lo+nativeChunk, len(encs))])
+			if err != nil {
+				return nil, err
+			}
+			for _, x := range v {
+				d := make([]float64, mdl.Vocab())
+				for i, id := range x.IDs {
+					d[id] = float64(x.Weights[i])
+				}
+				out = append(out, d)
 			}
 		}
 		return out, nil
@@ -125,6 +146,9 @@ func referenceSide(path string, threads int) (*side, error) {
 		},
 		rerank: func(ctx context.Context, _ [][2]string, encs []tokenize.Encoding) ([][]float64, error) {
 			return ref.RerankBatch(ctx, seqs(encs))
+		},
+		sparse: func(ctx context.Context, encs []tokenize.Encoding) ([][]float64, error) {
+			return ref.SparseBatch(ctx, seqs(encs))
 		},
 	}, nil
 }
@@ -242,6 +266,9 @@ func verify(ctx context.Context, m *hf.Model, path string, typ gguf.TensorType, 
 		return nil
 	}
 
+	if cfg.Sparse() {
+		return verifySparse(ctx, s, ref, encs, labels, texts(maxLen), rep, logf)
+	}
 	want, err := ref.EmbedBatch(ctx, seqs(encs))
 	if err != nil {
 		return fmt.Errorf("verify: reference: %w", err)
@@ -274,6 +301,59 @@ func verify(ctx context.Context, m *hf.Model, path string, typ gguf.TensorType, 
 	return nil
 }
 
+// verifySparse compares SPLADE vectors weight by weight: |native −
+// reference| / max(1, reference) ≤ LogitBound for every vocabulary entry of
+// every text (weights are log1p of logits, of order 1, so the cross-encoder
+// logit bounds apply). That also bounds the active sets: a dimension active
+// on one side only has a weight within the bound there.
+func verifySparse(ctx context.Context, s *side, ref *bert.Reference, encs []tokenize.Encoding, labels, ts []string, rep *Report, logf func(string, ...any)) error {
+	want, err := ref.SparseBatch(ctx, seqs(encs))
+	if err != nil {
+		return fmt.Errorf("verify: reference: %w", err)
+	}
+	got, err := s.sparse(ctx, encs)
+	if err != nil {
+		return fmt.Errorf("verify: %s: %w", rep.VerifyMode, err)
+	}
+	worst := 0
+	var active, refActive int
+	for i := range want {
+		if len(got[i]) != len(want[i]) {
+			return fmt.Errorf("verify: %d weights from the GGUF, %d from the source: %w", len(got[i]), len(want[i]), ErrVerification)
+		}
+		for v := range want[i] {
+			g, w := got[i][v], want[i][v]
+			rel := math.Abs(g-w) / math.Max(1, w)
+			if math.IsNaN(rel) {
+				rel = math.Inf(1)
+			}
+			if rel > rep.MaxWeightRel {
+				rep.MaxWeightRel, worst = rel, i
+			}
+			if g > 0 {
+				active++
+			}
+			if w > 0 {
+				refActive++
+			}
+			if (g > 0) != (w > 0) && math.Max(g, w) > rep.LogitBound {
+				rep.ActiveMismatches++
+			}
+		}
+	}
+	rep.ActiveDims = float64(active) / float64(len(want))
+	rep.RefActiveDims = float64(refActive) / float64(len(want))
+	rep.WorstText = ts[worst]
+	logf("verify: max weight difference %.3g relative (bound %.3g), active dims mean %.1f (reference %.1f), worst text %s",
+		rep.MaxWeightRel, rep.LogitBound, rep.ActiveDims, rep.RefActiveDims, labels[worst])
+	if !(rep.MaxWeightRel <= rep.LogitBound) || rep.ActiveMismatches > 0 {
+		return fmt.Errorf("verify: sparse weights differ from the source on the text %s by %.4g relative (bound %.3g); %d dimensions active on one side only: %w",
+			labels[worst], rep.MaxWeightRel, rep.LogitBound, rep.ActiveMismatches, ErrVerification)
+	}
+	rep.Verified = true
+	return nil
+}
+
 // sameConfig compares what the GGUF says about running the model with the
 // source's description.
 func sameConfig(src, g bert.Config) error {
@@ -294,6 +374,9 @@ func sameConfig(src, g bert.Config) error {
 	}
 	if !slices.Equal(src.Labels, g.Labels) {
 		add("labels", src.Labels, g.Labels)
+	}
+	if src.Sparse() && src.SparseActivation != g.SparseActivation {
+		add("sparse activation", src.SparseActivation, g.SparseActivation)
 	}
 	if len(diffs) > 0 {
 		return errors.New(strings.Join(diffs, "; "))

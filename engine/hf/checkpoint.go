@@ -41,6 +41,13 @@ func (l *loader) readWeights(ctx context.Context) error {
 	}
 	specs := bert.Layout(*cfg)
 	used := map[string]bool{}
+	// SPLADE: the decoder bias may be stored only as
+	// cls.predictions.decoder.bias (the same parameter in transformers).
+	const mlmBias, decBias, decWeight = "cls.predictions.bias", "cls.predictions.decoder.bias", "cls.predictions.decoder.weight"
+	if cfg.Sparse() && len(byName[mlmBias]) == 0 && len(byName[decBias]) == 1 {
+		byName[mlmBias] = byName[decBias]
+		delete(byName, decBias)
+	}
 	picked := make([]*rawTensor, len(specs))
 	var errs []error
 	for i, s := range specs {
@@ -69,6 +76,25 @@ func (l *loader) readWeights(ctx context.Context) error {
 			continue
 		}
 		picked[i] = t
+	}
+	// SPLADE: a stored decoder weight and bias must be the tied parameters
+	// (quarry's decoder is the word embeddings), checked after reading.
+	var tied [][2]string // stored name, the parameter it must equal
+	if cfg.Sparse() {
+		for _, c := range []struct{ alias, param string }{{decWeight, "embeddings.word_embeddings.weight"}, {decBias, mlmBias}} {
+			switch cands := byName[c.alias]; len(cands) {
+			case 0:
+			case 1:
+				if !slices.Equal(cands[0].shape, specShape(specs, c.param)) {
+					errs = append(errs, fmt.Errorf("tensor %s in %s has shape %v, want %v (the shape of %s, to which it is tied)", cands[0].name, cands[0].file, cands[0].shape, specShape(specs, c.param), c.param))
+					continue
+				}
+				used[cands[0].name] = true
+				tied = append(tied, [2]string{cands[0].name, c.param})
+			default:
+				errs = append(errs, fmt.Errorf("%d tensors name the parameter %s", len(cands), c.alias))
+			}
+		}
 	}
 	var ignored []string
 	for name := range ws.tensors {
@@ -106,6 +132,20 @@ func (l *loader) readWeights(ctx context.Context) error {
 		}
 		ck.Set(s.Name, s.Shape, data)
 		dtypes[t.dtype] = true
+	}
+	for _, tp := range tied {
+		t := ws.tensors[tp[0]]
+		if t.read == nil {
+			return invalid("%stensor %s in %s has dtype %s: only F32, F16, BF16 (and F64) weights are supported", inDir(l.hfRel), t.name, t.file, t.dtype)
+		}
+		data, err := t.read()
+		if err != nil {
+			return err
+		}
+		want, _ := ck.Get(tp[1])
+		if !slices.Equal(data, want.Data) {
+			return unsupported("%stensor %s in %s differs from %s: quarry's SPLADE decoder is tied to the word embeddings and the MLM bias (an untied MLM decoder is not supported)", inDir(l.hfRel), t.name, t.file, tp[1])
+		}
 	}
 	l.m.Checkpoint = ck
 	for d := range dtypes {
@@ -152,4 +192,14 @@ func (l *loader) labelHint() string {
 		return fmt.Sprintf(", %d labels", len(l.m.Config.Labels))
 	}
 	return ""
+}
+
+// specShape is the shape Layout gives the parameter name.
+func specShape(specs []bert.TensorSpec, name string) []int {
+	for _, s := range specs {
+		if s.Name == name {
+			return s.Shape
+		}
+	}
+	return nil
 }

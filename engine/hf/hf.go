@@ -83,6 +83,31 @@ func Load(dir string) (*Model, error) { return LoadContext(context.Background(),
 // do_lower_case (sentence_bert_config.json) adds lowercasing in front of the
 // normalizer, which is the same as turning lowercasing on.
 func LoadContext(ctx context.Context, dir string) (*Model, error) {
+	return LoadWith(ctx, dir, Options{})
+}
+
+// Options change how a folder is read.
+type Options struct {
+	// Sparse reads a transformers BertForMaskedLM folder without
+	// sentence-transformers files as a SPLADE sparse encoder: the MLM head
+	// is kept and the output is max over the tokens of log(1 + relu(logits))
+	// (what sentence-transformers' SparseEncoder builds from such a model:
+	// MLMTransformer + SpladePooling("max")). A SparseEncoder folder
+	// (modules.json with MLMTransformer and SpladePooling) is sparse without
+	// it.
+	Sparse bool
+}
+
+// LoadWith is LoadContext with options.
+//
+// A sentence-transformers SparseEncoder folder (modules.json:
+// sparse_encoder MLMTransformer, then SpladePooling with pooling_strategy
+// "max" and activation_function "relu" or "log1p_relu") over a
+// BertForMaskedLM becomes a SPLADE model (pooling splade): the Checkpoint
+// then holds the MLM head (cls.predictions.transform.*, cls.predictions.bias;
+// the decoder weight must be tied to the word embeddings, and a stored
+// cls.predictions.decoder.weight / .bias must equal them).
+func LoadWith(ctx context.Context, dir string, opts Options) (*Model, error) {
 	st, err := os.Stat(dir)
 	if err != nil {
 		return nil, fmt.Errorf("model folder: %w", err)
@@ -90,7 +115,7 @@ func LoadContext(ctx context.Context, dir string) (*Model, error) {
 	if !st.IsDir() {
 		return nil, invalid("%s is not a folder: quarry convert reads a Hugging Face model folder", dir)
 	}
-	l := &loader{dir: dir, m: &Model{Dir: dir}}
+	l := &loader{dir: dir, m: &Model{Dir: dir}, sparseOpt: opts.Sparse}
 	if abs, err := filepath.Abs(dir); err == nil {
 		l.source("dir", abs)
 	}
@@ -117,6 +142,13 @@ type loader struct {
 	stMaxSeqLen   int
 	stLower       bool
 	excludePrompt bool
+
+	// SPLADE
+	sparseOpt bool   // Options.Sparse
+	splade    bool   // modules.json: MLMTransformer + SpladePooling
+	spladeRel string // folder of the SpladePooling module
+	sparseAct string // its activation_function
+	mlmModule bool   // the first module is an MLMTransformer
 
 	src map[string]string // provenance for Config.Source
 }
@@ -211,19 +243,31 @@ func (l *loader) readModules() error {
 			return invalid("modules.json: module %s: path %q: %v", mod.Name, mod.Path, err)
 		}
 		switch kind {
-		case "Transformer":
+		case "Transformer", "MLMTransformer":
 			if i != 0 {
-				return unsupported("modules.json: the Transformer module is module %d; quarry needs it first", i)
+				return unsupported("modules.json: the %s module is module %d; quarry needs it first", kind, i)
 			}
+			l.mlmModule = kind == "MLMTransformer"
+			kind = "Transformer"
 			l.hfRel = strings.TrimSuffix(filepath.ToSlash(filepath.Clean(mod.Path)), "/")
 			if l.hfRel == "." {
 				l.hfRel = ""
 			}
 		case "Pooling":
-			if !seen["Transformer"] || seen["Pooling"] {
-				return unsupported("modules.json: Pooling module %s is not right after the Transformer module", mod.Name)
+			if !seen["Transformer"] || seen["Pooling"] || l.mlmModule {
+				return unsupported("modules.json: Pooling module %s is not right after a Transformer module", mod.Name)
 			}
 			l.poolingRel = filepath.ToSlash(filepath.Clean(mod.Path))
+		case "SpladePooling":
+			// After sentence-transformers 5's MLMTransformer, or 6's
+			// Transformer with transformer_task "fill-mask" (checked in
+			// readST).
+			if !seen["Transformer"] || seen["Pooling"] {
+				return unsupported("modules.json: SpladePooling module %s is not right after the MLMTransformer (or fill-mask Transformer) module", mod.Name)
+			}
+			l.splade = true
+			l.spladeRel = filepath.ToSlash(filepath.Clean(mod.Path))
+			kind = "Pooling"
 		case "Normalize":
 			if !seen["Pooling"] {
 				return unsupported("modules.json: Normalize module %s comes before pooling", mod.Name)
@@ -238,6 +282,9 @@ func (l *loader) readModules() error {
 	}
 	if !seen["Transformer"] {
 		return unsupported("modules.json has no Transformer module")
+	}
+	if l.mlmModule && !l.splade {
+		return unsupported("modules.json: an MLMTransformer without a SpladePooling module right after it: quarry runs SPLADE models (MLMTransformer → SpladePooling)")
 	}
 	return nil
 }
@@ -325,8 +372,14 @@ func (l *loader) readConfig() error {
 	}
 	l.crossHead = l.arch == crossArchitecture
 	l.m.Architecture = l.arch
-	if l.arch == "BertForMaskedLM" || l.arch == "BertForPreTraining" {
-		l.note("%s is a %s: its encoder is converted and the pre-training head is dropped", name, l.arch)
+	sparse := l.splade || l.sparseOpt
+	switch {
+	case sparse && l.arch != "BertForMaskedLM" && l.arch != "BertForPreTraining":
+		return unsupported("%s: architecture %s has no MLM head: a SPLADE model needs a BertForMaskedLM", name, l.arch)
+	case sparse:
+		l.note("%s is a %s: its encoder and MLM head are converted as a SPLADE sparse encoder", name, l.arch)
+	case l.arch == "BertForMaskedLM" || l.arch == "BertForPreTraining":
+		l.note("%s is a %s: its encoder is converted and the pre-training head is dropped (convert with --sparse to keep it as a SPLADE model)", name, l.arch)
 	}
 	act := "gelu"
 	if c.HiddenAct != nil {

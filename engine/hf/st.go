@@ -55,8 +55,9 @@ func (p *stPooling) modes(name string) ([]string, error) {
 }
 
 type stConfig struct {
-	MaxSeqLength *int `json:"max_seq_length"`
-	DoLowerCase  bool `json:"do_lower_case"`
+	MaxSeqLength    *int   `json:"max_seq_length"`
+	DoLowerCase     bool   `json:"do_lower_case"`
+	TransformerTask string `json:"transformer_task"` // sentence-transformers 6: "fill-mask" for SPLADE
 }
 
 type stModelConfig struct {
@@ -82,8 +83,25 @@ func (l *loader) readST() (pooling bert.Pooling, err error) {
 		}
 		l.stLower = sc.DoLowerCase
 	}
+	if l.splade {
+		if !l.mlmModule && sc.TransformerTask != "fill-mask" {
+			return 0, unsupported("modules.json: a SpladePooling module after a Transformer whose %s has transformer_task %q: SPLADE needs the MLM logits (transformer_task \"fill-mask\", or sentence-transformers 5's MLMTransformer)", scName, sc.TransformerTask)
+		}
+		return l.readSplade()
+	}
+	if sc.TransformerTask != "" && sc.TransformerTask != "feature-extraction" {
+		return 0, unsupported("%s: transformer_task %q is not supported (quarry runs feature-extraction encoders, and fill-mask ones under SpladePooling)", scName, sc.TransformerTask)
+	}
 	if !l.stModules {
+		if l.sparseOpt {
+			l.sparseAct = bert.SparseReLU
+			l.note("no modules.json: converted as sentence-transformers' SparseEncoder builds a SPLADE model from a BertForMaskedLM (MLMTransformer + SpladePooling: max pooling, relu activation)")
+			return bert.PoolingSplade, nil
+		}
 		return 0, nil
+	}
+	if l.sparseOpt {
+		return 0, unsupported("modules.json describes a dense sentence-transformers model (Transformer → Pooling); --sparse converts a BertForMaskedLM folder without modules.json or a SparseEncoder folder")
 	}
 	if l.poolingRel == "" {
 		if l.crossHead {
@@ -129,6 +147,52 @@ func (l *loader) readST() (pooling bert.Pooling, err error) {
 	return pooling, nil
 }
 
+// stSplade is a SpladePooling module's config.json.
+type stSplade struct {
+	PoolingStrategy        *string `json:"pooling_strategy"`
+	ActivationFunction     *string `json:"activation_function"`
+	WordEmbeddingDimension *int    `json:"word_embedding_dimension"` // sentence-transformers 5
+	EmbeddingDimension     *int    `json:"embedding_dimension"`      // 6
+	ChunkSize              *int    `json:"chunk_size"`
+}
+
+// readSplade reads the SpladePooling module's config (sentence-transformers'
+// defaults: max pooling, relu).
+func (l *loader) readSplade() (bert.Pooling, error) {
+	name := filepath.ToSlash(filepath.Join(l.spladeRel, "config.json"))
+	var c stSplade
+	found, err := l.readJSON(name, &c)
+	if err != nil {
+		return 0, err
+	}
+	if !found {
+		l.note("the SpladePooling module has no %s: sentence-transformers' defaults (max pooling, relu)", name)
+	}
+	strategy, act := "max", bert.SparseReLU
+	if c.PoolingStrategy != nil {
+		strategy = *c.PoolingStrategy
+	}
+	if c.ActivationFunction != nil {
+		act = *c.ActivationFunction
+	}
+	if strategy != "max" {
+		return 0, unsupported("%s: pooling_strategy %q is not supported: quarry's SPLADE takes the maximum over the tokens (\"max\", SPLADE v2 and later)", name, strategy)
+	}
+	if act != bert.SparseReLU && act != bert.SparseLog1pReLU {
+		return 0, unsupported("%s: activation_function %q is not supported (relu or log1p_relu)", name, act)
+	}
+	for _, d := range []struct {
+		field string
+		v     *int
+	}{{"word_embedding_dimension", c.WordEmbeddingDimension}, {"embedding_dimension", c.EmbeddingDimension}} {
+		if d.v != nil && l.hfConfig.VocabSize != nil && *d.v != *l.hfConfig.VocabSize {
+			return 0, invalid("%s: %s %d differs from %s vocab_size %d", name, d.field, *d.v, l.hfName("config.json"), *l.hfConfig.VocabSize)
+		}
+	}
+	l.sparseAct = act
+	return bert.PoolingSplade, nil
+}
+
 // buildConfig assembles the bert.Config.
 func (l *loader) buildConfig(pooling bert.Pooling) (bert.Config, error) {
 	c := &l.hfConfig
@@ -159,6 +223,8 @@ func (l *loader) buildConfig(pooling bert.Pooling) (bert.Config, error) {
 	}
 
 	switch {
+	case pooling == bert.PoolingSplade:
+		cfg.Pooling, cfg.SparseActivation = pooling, l.sparseAct
 	case l.stModules:
 		cfg.Pooling = pooling
 		cfg.Normalize = l.normalize && pooling != bert.PoolingRank
@@ -177,6 +243,8 @@ func (l *loader) buildConfig(pooling bert.Pooling) (bert.Config, error) {
 		if st := c.SentenceTransformers; st != nil && st.ActivationFn != "" {
 			l.note("%s: sentence-transformers CrossEncoder activation %s is not stored: quarry returns raw logits (apply it to scores yourself)", cfgName, st.ActivationFn)
 		}
+	} else if cfg.Sparse() {
+		cfg.Similarity = "dot" // SparseEncoder's default
 	} else {
 		cfg.Similarity = "cosine"
 	}

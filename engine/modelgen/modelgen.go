@@ -90,11 +90,15 @@ func Preset(name string) (bert.Config, error) {
 }
 
 // WithKind turns a configuration into a bi-encoder with mean or CLS pooling
-// ("mean", "cls") or a cross-encoder ("rank") with the given number of labels
-// (named LABEL_0…, as Hugging Face does; 0 means 1).
+// ("mean", "cls"), a cross-encoder ("rank") with the given number of labels
+// (named LABEL_0…, as Hugging Face does; 0 means 1), or a SPLADE sparse
+// encoder ("splade": BertForMaskedLM's head, relu activation, dot product).
 func WithKind(c bert.Config, kind string, labels int) (bert.Config, error) {
 	c.Labels = nil
+	c.SparseActivation = ""
 	switch kind {
+	case "splade":
+		c.Pooling, c.Normalize, c.Similarity, c.SparseActivation = bert.PoolingSplade, false, "dot", bert.SparseReLU
 	case "mean":
 		c.Pooling, c.Normalize = bert.PoolingMean, true
 	case "cls":
@@ -108,7 +112,7 @@ func WithKind(c bert.Config, kind string, labels int) (bert.Config, error) {
 			c.Labels = append(c.Labels, fmt.Sprintf("LABEL_%d", i))
 		}
 	default:
-		return c, fmt.Errorf("unknown kind %q (want mean, cls or rank)", kind)
+		return c, fmt.Errorf("unknown kind %q (want mean, cls, rank or splade)", kind)
 	}
 	if kind != "rank" && labels > 0 {
 		return c, fmt.Errorf("labels are for kind rank, not %s", kind)
@@ -173,6 +177,16 @@ func Random(cfg bert.Config, seed uint64) *bert.Checkpoint {
 			data = g.fill(n, 0, 2/math.Sqrt(float64(s.Shape[1])))
 		case name == "classifier.bias":
 			data = g.fill(n, 0, 0.2)
+		case name == "cls.predictions.bias":
+			// SPLADE decoder bias. A logit word[v]·t + bias[v] has std
+			// about 0.5·√H (word embeddings of std 0.5, t a LayerNorm
+			// output of unit scale): a bias of −3.5 of that keeps each
+			// token's logit positive for about 2 in 10,000 entries, so
+			// the max-pooled vectors are sparse as trained SPLADE models'
+			// are (tens of active entries for a query, hundreds for a
+			// passage) instead of nearly all positive.
+			sd := 0.5 * math.Sqrt(float64(cfg.Hidden))
+			data = g.fill(n, -3.5*sd, 0.2*sd)
 		case strings.HasSuffix(name, ".weight"):
 			// Linear [out, in]: inputs are LayerNorm outputs of unit
 			// scale, so std gain/√in keeps pre-activations of order 1.
@@ -206,7 +220,7 @@ func nameHash(s string) uint64 {
 // Spec names one generated model file.
 type Spec struct {
 	Preset string // tiny, small, minilm
-	Kind   string // mean, cls, rank
+	Kind   string // mean, cls, rank, splade
 	Labels int    // rank only: number of logits (0 means 1)
 	Type   string // f32, f16, q8_0
 	Seed   uint64

@@ -27,7 +27,7 @@
 extern "C" {
 #endif
 
-#define QUARRY_API_VERSION 1
+#define QUARRY_API_VERSION 2 /* 2: quarry_sparse, SPLADE pooling, sparse-encoder kind */
 
 /* Return codes. */
 #define QUARRY_OK 0
@@ -42,10 +42,15 @@ extern "C" {
 #define QUARRY_POOLING_CLS 2
 #define QUARRY_POOLING_LAST 3
 #define QUARRY_POOLING_RANK 4
+/* quarry's own (outside llama.cpp's numbering): SPLADE, the maximum over the
+ * tokens of log(1 + relu(MLM logits)). In GGUF: bert.pooling_type 0 (none)
+ * and quarry.pooling "splade" (docs/gguf.md). */
+#define QUARRY_POOLING_SPLADE 16
 
 /* Model kinds. */
 #define QUARRY_KIND_BI_ENCODER 1
 #define QUARRY_KIND_CROSS_ENCODER 2
+#define QUARRY_KIND_SPARSE_ENCODER 3 /* SPLADE: quarry_sparse */
 
 /* Implementations of the encoder. */
 #define QUARRY_IMPL_GRAPH 0 /* quarry's own batched ggml graph (default, fast) */
@@ -116,6 +121,24 @@ int quarry_embed(quarry_model *model, const int32_t *ids, const int32_t *types, 
  */
 int quarry_rerank(quarry_model *model, const int32_t *ids, const int32_t *types, const int32_t *seq_start,
                   int32_t n_seq, float *scores, int32_t *n_truncated, char *err, size_t err_len);
+
+/*
+ * SPLADE sparse vectors of n_seq sequences (a model with SPLADE pooling,
+ * kind QUARRY_KIND_SPARSE_ENCODER): weight[v] = max over the sequence's
+ * tokens t of log(1 + relu(logit[t][v])) (log1p applied once more for the
+ * "log1p_relu" activation), logits = the BERT MLM head (dense, GELU,
+ * LayerNorm, decoder tied to the token embeddings, bias). Sequences are
+ * packed and truncated as for quarry_embed.
+ * For each sequence s, the k_tokens largest weights that are > 0, best first
+ * (ties: lower token id first), go to out_ids[s*k_tokens ..] and
+ * out_weights[s*k_tokens ..]; out_count[s] receives how many there are (the
+ * remaining slots get id -1, weight 0). k_tokens is in [1, n_vocab]; n_vocab
+ * returns every active dimension. The n_vocab x tokens logit matrix is never
+ * materialized (the maximum is taken inside the decoder GEMM).
+ */
+int quarry_sparse(quarry_model *model, const int32_t *ids, const int32_t *types, const int32_t *seq_start,
+                  int32_t n_seq, int32_t k_tokens, int32_t *out_ids, float *out_weights, int32_t *out_count,
+                  int32_t *n_truncated, char *err, size_t err_len);
 
 /*
  * Quantizes nrows rows of n_per_row floats to ggml type `type` with ggml's own

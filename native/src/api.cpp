@@ -149,6 +149,8 @@ int run(quarry_model *m, const int32_t *ids, const int32_t *types, const int32_t
                 fail(QUARRY_ERR_MODEL, "pooling is none: embed needs mean, cls or last pooling");
             if (m->pooling == QUARRY_POOLING_RANK)
                 fail(QUARRY_ERR_MODEL, "this model is a cross-encoder (rank pooling): use rerank, not embed");
+            if (m->pooling == QUARRY_POOLING_SPLADE)
+                fail(QUARRY_ERR_MODEL, "this model is a sparse encoder (SPLADE pooling): use quarry_sparse, not embed");
         }
         std::vector<int32_t> start, len, cid, cty;
         check_seqs(m, ids, types, seq_start, n_seq, start, len, cid, cty, n_truncated);
@@ -159,7 +161,7 @@ int run(quarry_model *m, const int32_t *ids, const int32_t *types, const int32_t
             if (m->params.impl == QUARRY_IMPL_LLAMA)
                 llama_run(m, lease.w, ids, types, start, len, rerank, out);
             else
-                graph_run(m, lease.w, ids, types, start, len, rerank, out);
+                graph_run(m, lease.w, ids, types, start, len, rerank ? Head::Rerank : Head::Embed, out);
         }
         check_finite(out, n_seq, n_out);
         if (!rerank && normalize) {
@@ -172,6 +174,33 @@ int run(quarry_model *m, const int32_t *ids, const int32_t *types, const int32_t
                 for (int64_t j = 0; j < n_out; j++) v[j] = (float)(v[j] * inv);
             }
         }
+    });
+}
+
+int run_sparse(quarry_model *m, const int32_t *ids, const int32_t *types, const int32_t *seq_start, int32_t n_seq,
+               int32_t k, int32_t *out_ids, float *out_weights, int32_t *out_count, int32_t *n_truncated, char *err,
+               size_t err_len) {
+    if (n_truncated) *n_truncated = 0;
+    return guarded(err, err_len, [&] {
+        if (!m) fail(QUARRY_ERR_ARG, "model is NULL");
+        if (m->pooling != QUARRY_POOLING_SPLADE)
+            fail(QUARRY_ERR_MODEL, "this model is not a sparse encoder (pooling %s): sparse vectors need a SPLADE model (a BERT MLM head with quarry.pooling splade)",
+                 m->pooling == QUARRY_POOLING_RANK ? "rank" : m->pooling == QUARRY_POOLING_MEAN ? "mean"
+                 : m->pooling == QUARRY_POOLING_CLS ? "cls" : m->pooling == QUARRY_POOLING_LAST ? "last" : "none");
+        if (m->params.impl != QUARRY_IMPL_GRAPH)
+            fail(QUARRY_ERR_MODEL, "the SPLADE head runs in quarry's own graph only (impl graph), not llama.cpp's");
+        if (k < 1 || k > m->hp.n_vocab) fail(QUARRY_ERR_ARG, "k_tokens %d is outside [1, %d]", k, m->hp.n_vocab);
+        if (n_seq > 0 && (!out_ids || !out_weights || !out_count)) fail(QUARRY_ERR_ARG, "output buffers must not be NULL");
+        std::vector<int32_t> start, len, cid, cty;
+        check_seqs(m, ids, types, seq_start, n_seq, start, len, cid, cty, n_truncated);
+        if (n_seq == 0) return;
+        SparseOut sp;
+        sp.k = k;
+        sp.ids = out_ids;
+        sp.weights = out_weights;
+        sp.count = out_count;
+        Lease lease(m);
+        graph_run(m, lease.w, ids, types, start, len, Head::Sparse, nullptr, &sp);
     });
 }
 
@@ -225,19 +254,29 @@ quarry_model *quarry_model_load(const char *path, const quarry_model_params *par
         if (p.max_batch_tokens == 0) p.max_batch_tokens = 4096;
         if (p.impl != QUARRY_IMPL_GRAPH && p.impl != QUARRY_IMPL_LLAMA) fail(QUARRY_ERR_ARG, "unknown impl %d", p.impl);
         if (p.gelu != QUARRY_GELU_ERF && p.gelu != QUARRY_GELU_TANH) fail(QUARRY_ERR_ARG, "unknown gelu %d", p.gelu);
-        if (p.pooling < QUARRY_POOLING_FROM_MODEL || p.pooling > QUARRY_POOLING_RANK)
+        if ((p.pooling < QUARRY_POOLING_FROM_MODEL || p.pooling > QUARRY_POOLING_RANK) && p.pooling != QUARRY_POOLING_SPLADE)
             fail(QUARRY_ERR_ARG, "unknown pooling %d", p.pooling);
 
         load_graph_model(m.get());
         const Hparams &hp = m->hp;
         int32_t pooling = p.pooling;
-        if (pooling == QUARRY_POOLING_FROM_MODEL) pooling = hp.pooling_file;
+        if (pooling == QUARRY_POOLING_FROM_MODEL) {
+            pooling = hp.pooling_file;
+            if (pooling > QUARRY_POOLING_RANK) fail(QUARRY_ERR_ARG, "%s: unknown pooling type %d in the file", path, pooling);
+            if (hp.pooling_name == "splade") pooling = QUARRY_POOLING_SPLADE;
+        }
         if (pooling < 0) pooling = m->w->cls_out_w ? QUARRY_POOLING_RANK : QUARRY_POOLING_MEAN;
-        if (pooling > QUARRY_POOLING_RANK) fail(QUARRY_ERR_ARG, "%s: unknown pooling type %d in the file", path, pooling);
         if (pooling == QUARRY_POOLING_RANK && !m->w->cls_out_w)
             fail(QUARRY_ERR_ARG, "%s: rank pooling needs the classifier head cls.output.weight", path);
+        if (pooling == QUARRY_POOLING_SPLADE && !m->w->has_mlm())
+            fail(QUARRY_ERR_ARG, "%s: SPLADE pooling needs the MLM head (quarry.mlm.*)", path);
         m->pooling = pooling;
-        m->kind = pooling == QUARRY_POOLING_RANK ? QUARRY_KIND_CROSS_ENCODER : QUARRY_KIND_BI_ENCODER;
+        m->kind = pooling == QUARRY_POOLING_RANK     ? QUARRY_KIND_CROSS_ENCODER
+                  : pooling == QUARRY_POOLING_SPLADE ? QUARRY_KIND_SPARSE_ENCODER
+                                                     : QUARRY_KIND_BI_ENCODER;
+        if (pooling == QUARRY_POOLING_SPLADE && p.impl != QUARRY_IMPL_GRAPH)
+            fail(QUARRY_ERR_ARG, "%s: the SPLADE head runs in quarry's own graph (impl graph) only; llama.cpp's implementation can run this model's encoder with mean or cls pooling", path);
+        if (pooling == QUARRY_POOLING_SPLADE) prepare_sparse_head(m.get());
         if (p.impl == QUARRY_IMPL_LLAMA) load_llama_model(m.get());
         for (int i = 0; i < p.n_workers; i++) {
             m->workers.push_back(p.impl == QUARRY_IMPL_LLAMA ? make_llama_worker(m.get()) : make_worker(m.get()));
@@ -281,6 +320,13 @@ int quarry_embed(quarry_model *model, const int32_t *ids, const int32_t *types, 
 int quarry_rerank(quarry_model *model, const int32_t *ids, const int32_t *types, const int32_t *seq_start,
                   int32_t n_seq, float *scores, int32_t *n_truncated, char *err, size_t err_len) {
     return run(model, ids, types, seq_start, n_seq, true, 0, scores, n_truncated, err, err_len);
+}
+
+int quarry_sparse(quarry_model *model, const int32_t *ids, const int32_t *types, const int32_t *seq_start,
+                  int32_t n_seq, int32_t k_tokens, int32_t *out_ids, float *out_weights, int32_t *out_count,
+                  int32_t *n_truncated, char *err, size_t err_len) {
+    return run_sparse(model, ids, types, seq_start, n_seq, k_tokens, out_ids, out_weights, out_count, n_truncated, err,
+                      err_len);
 }
 
 int64_t quarry_row_size(int32_t type, int64_t n) {

@@ -80,11 +80,35 @@ ggml_tensor *get(ggml_context *ctx, const std::string &name, bool required, int6
     return t;
 }
 
+// A float32 array stored as metadata (quarry.mlm.*): its data and length, or
+// nullptr when the key is absent.
+const float *key_f32s(gguf_context *g, const std::string &key, int64_t want) {
+    int64_t id = gguf_find_key(g, key.c_str());
+    if (id < 0) return nullptr;
+    if (gguf_get_kv_type(g, id) != GGUF_TYPE_ARRAY || gguf_get_arr_type(g, id) != GGUF_TYPE_FLOAT32)
+        fail(QUARRY_ERR_ARG, "metadata key %s is not an array of float32", key.c_str());
+    const int64_t n = (int64_t)gguf_get_arr_n(g, id);
+    if (n != want) fail(QUARRY_ERR_ARG, "metadata key %s holds %lld values, want %lld", key.c_str(), (long long)n, (long long)want);
+    const float *p = (const float *)gguf_get_arr_data(g, id);
+    for (int64_t i = 0; i < n; i++)
+        if (!std::isfinite(p[i])) fail(QUARRY_ERR_ARG, "metadata key %s holds the non-finite value %g at %lld", key.c_str(), p[i], (long long)i);
+    return p;
+}
+
+std::string key_str(gguf_context *g, const std::string &key) {
+    int64_t id = gguf_find_key(g, key.c_str());
+    if (id < 0) return "";
+    if (gguf_get_kv_type(g, id) != GGUF_TYPE_STRING) fail(QUARRY_ERR_ARG, "metadata key %s is not a string", key.c_str());
+    return gguf_get_val_str(g, id);
+}
+
 }  // namespace
 
 Weights::~Weights() {
     if (buf) ggml_backend_buffer_free(buf);
     if (ctx) ggml_free(ctx);
+    if (mlm_buf) ggml_backend_buffer_free(mlm_buf);
+    if (mlm_ctx) ggml_free(mlm_ctx);
 }
 
 void load_graph_model(quarry_model *m) {
@@ -180,6 +204,49 @@ void load_graph_model(quarry_model *m) {
             w->cls_out_w = get(ctx, "cls.output.weight", true, H, hp.n_cls_out);
             w->cls_out_b = get(ctx, "cls.output.bias", false, hp.n_cls_out);
         }
+        // SPLADE: quarry.pooling "splade" and the MLM head as f32 arrays.
+        hp.pooling_name = key_str(g.get(), "quarry.pooling");
+        if (!hp.pooling_name.empty() && hp.pooling_name != "splade")
+            fail(QUARRY_ERR_ARG, "quarry.pooling %s is not supported (splade)", hp.pooling_name.c_str());
+        const std::string act = key_str(g.get(), "quarry.sparse.activation");
+        if (act.empty() || act == "relu")
+            hp.sparse_act = SPARSE_ACT_RELU;
+        else if (act == "log1p_relu")
+            hp.sparse_act = SPARSE_ACT_LOG1P_RELU;
+        else
+            fail(QUARRY_ERR_ARG, "quarry.sparse.activation %s is not supported (relu or log1p_relu)", act.c_str());
+        const float *dw = key_f32s(g.get(), "quarry.mlm.dense.weight", H * H);
+        const float *db = key_f32s(g.get(), "quarry.mlm.dense.bias", H);
+        const float *nw = key_f32s(g.get(), "quarry.mlm.norm.weight", H);
+        const float *nb = key_f32s(g.get(), "quarry.mlm.norm.bias", H);
+        const float *vb = key_f32s(g.get(), "quarry.mlm.bias", hp.n_vocab);
+        const int n_head_keys = !!dw + !!db + !!nw + !!nb + !!vb;
+        if (n_head_keys != 0 && n_head_keys != 5)
+            fail(QUARRY_ERR_ARG, "the MLM head is incomplete: quarry.mlm.dense.weight, .dense.bias, .norm.weight, .norm.bias and quarry.mlm.bias go together");
+        if (hp.pooling_name == "splade" && n_head_keys == 0)
+            fail(QUARRY_ERR_ARG, "quarry.pooling is splade but the MLM head (quarry.mlm.*) is missing");
+        if (n_head_keys == 5) {
+            ggml_init_params ip{ggml_tensor_overhead() * 8, nullptr, true};
+            w->mlm_ctx = ggml_init(ip);
+            if (!w->mlm_ctx) fail(QUARRY_ERR_COMPUTE, "ggml_init failed");
+            w->mlm_dense_w = ggml_new_tensor_2d(w->mlm_ctx, GGML_TYPE_F32, H, H);
+            w->mlm_dense_b = ggml_new_tensor_1d(w->mlm_ctx, GGML_TYPE_F32, H);
+            w->mlm_norm_w = ggml_new_tensor_1d(w->mlm_ctx, GGML_TYPE_F32, H);
+            w->mlm_norm_b = ggml_new_tensor_1d(w->mlm_ctx, GGML_TYPE_F32, H);
+            w->mlm_buf = ggml_backend_alloc_ctx_tensors_from_buft(w->mlm_ctx, ggml_backend_cpu_buffer_type());
+            if (!w->mlm_buf) fail(QUARRY_ERR_COMPUTE, "cannot allocate the MLM head");
+            // PyTorch's Linear weight [out, in] row-major is ggml's [in, out].
+            memcpy(w->mlm_dense_w->data, dw, H * H * sizeof(float));
+            memcpy(w->mlm_dense_b->data, db, H * sizeof(float));
+            memcpy(w->mlm_norm_w->data, nw, H * sizeof(float));
+            memcpy(w->mlm_norm_b->data, nb, H * sizeof(float));
+            w->mlm_bias.assign(vb, vb + hp.n_vocab);
+            w->mlm_norm.args.eps = hp.eps;
+            w->mlm_norm.w.assign(nw, nw + H);
+            w->mlm_norm.b.assign(nb, nb + H);
+            w->n_params += H * H + 3 * H + hp.n_vocab;
+            w->bytes += (H * H + 3 * H + hp.n_vocab) * (int64_t)sizeof(float);
+        }
     } catch (const Error &e) {
         fail(e.code, "%s: %s", path, e.what());
     }
@@ -225,7 +292,7 @@ void load_graph_model(quarry_model *m) {
         w->ln1.push_back(norm(l.ln1_w, l.ln1_b));
         w->ln2.push_back(norm(l.ln2_w, l.ln2_b));
     }
-    for (NormParams *np : {&w->tok_norm}) np->args.w = np->w.data(), np->args.b = np->b.data();
+    for (NormParams *np : {&w->tok_norm, &w->mlm_norm}) np->args.w = np->w.data(), np->args.b = np->b.data();
     for (auto *v : {&w->ln1, &w->ln2})
         for (NormParams &np : *v) np.args.w = np.w.data(), np.args.b = np.b.data();
     // Pack the dense layers for the CPU GEMM (QUARRY_GGML_MATMUL=1 keeps ggml's mul_mat).
@@ -249,6 +316,22 @@ void load_graph_model(quarry_model *m) {
         }
     }
     m->w = std::move(w);
+}
+
+void prepare_sparse_head(quarry_model *m) {
+    Weights &w = *m->w;
+    if (!w.has_mlm()) fail(QUARRY_ERR_ARG, "%s: SPLADE pooling needs the MLM head (quarry.mlm.*)", m->path.c_str());
+    if (w.decoder.ready()) return;
+    if (!env_on("QUARRY_GGML_MATMUL") && PackedLinear::supported(w.mlm_dense_w)) {
+        w.pmlm = std::make_unique<PackedLinear>();
+        w.pmlm->pack(w.mlm_dense_w, w.mlm_dense_b);
+        if (m->params.gelu == QUARRY_GELU_ERF) w.pmlm->gelu = true;
+    }
+    const ggml_type_traits *tr = ggml_get_type_traits(w.tok_embd->type);
+    if (w.tok_embd->type != GGML_TYPE_F32 && (!tr || !tr->to_float))
+        fail(QUARRY_ERR_ARG, "%s: token embeddings of type %s cannot be used as the SPLADE decoder", m->path.c_str(),
+             ggml_type_name(w.tok_embd->type));
+    pack_decoder(w.decoder, w.tok_embd, w.mlm_bias.data());
 }
 
 std::unique_ptr<Worker> make_worker(quarry_model *m) {
@@ -278,6 +361,7 @@ struct Layout {
     int64_t B = 0, L = 0, T = 0;
     AttnArgs *attn = nullptr;
     PoolArgs *pool = nullptr;
+    SpladeArgs *splade = nullptr;
 };
 
 const std::unique_ptr<PackedLinear> &nullptr_packed() {
@@ -309,8 +393,9 @@ ggml_tensor *linear(ggml_context *ctx, ggml_tensor *x, ggml_tensor *w, ggml_tens
     return b ? ggml_add(ctx, x, b) : x;
 }
 
-// Builds the encoder. Returns [n_embd, B] pooled embeddings or [n_cls_out, B] logits.
-ggml_tensor *build(quarry_model *m, ggml_context *ctx, ggml_cgraph *gf, const Layout &lay, bool rerank,
+// Builds the encoder. Returns [n_embd, B] pooled embeddings, [n_cls_out, B]
+// logits or [n_vocab, B] SPLADE weights.
+ggml_tensor *build(quarry_model *m, ggml_context *ctx, ggml_cgraph *gf, const Layout &lay, Head head,
                    GraphInputs &in) {
     const Hparams &hp = m->hp;
     const Weights &w = *m->w;
@@ -393,8 +478,21 @@ ggml_tensor *build(quarry_model *m, ggml_context *ctx, ggml_cgraph *gf, const La
     }
 
     ggml_tensor *out = nullptr;
-    const int pooling = rerank ? QUARRY_POOLING_RANK : m->pooling;
-    if (pooling == QUARRY_POOLING_MEAN) {
+    const int pooling = head == Head::Rerank ? QUARRY_POOLING_RANK : m->pooling;
+    if (head == Head::Sparse) {
+        // MLM head transform: dense, GELU, LayerNorm; then the fused
+        // decoder + log(1+relu) + max over each sequence's tokens.
+        ggml_tensor *h = linear(ctx, x, w.mlm_dense_w, w.mlm_dense_b, custom ? w.pmlm : nullptr_packed());
+        if (custom && w.pmlm && w.pmlm->gelu) {
+            // GELU applied by the GEMM's epilogue
+        } else if (tanh_gelu)
+            h = ggml_gelu(ctx, h);
+        else
+            h = custom ? ggml_map_custom1(ctx, h, gelu_erf_op, GGML_N_TASKS_MAX, nullptr) : ggml_gelu_erf(ctx, h);
+        h = custom ? add_norm(ctx, h, nullptr, &w.mlm_norm) : layer_norm(ctx, h, w.mlm_norm_w, w.mlm_norm_b, hp.eps);
+        ggml_tensor *args[1] = {h};
+        out = ggml_custom_4d(ctx, GGML_TYPE_F32, hp.n_vocab, B, 1, 1, args, 1, splade_pool_op, GGML_N_TASKS_MAX, lay.splade);
+    } else if (pooling == QUARRY_POOLING_MEAN) {
         if (custom) {
             ggml_tensor *args[1] = {x};
             out = ggml_custom_4d(ctx, GGML_TYPE_F32, H, B, 1, 1, args, 1, mean_pool_op, GGML_N_TASKS_MAX, lay.pool);
@@ -422,11 +520,44 @@ ggml_tensor *build(quarry_model *m, ggml_context *ctx, ggml_cgraph *gf, const La
 
 }  // namespace
 
+namespace {
+
+// Writes the k best (weight > 0) entries of a SPLADE row, best first (ties:
+// lower id first).
+void top_sparse(const float *row, int64_t V, const SparseOut &sp, int64_t seq, std::vector<std::pair<float, int32_t>> &buf) {
+    buf.clear();
+    for (int64_t v = 0; v < V; v++) {
+        const float x = row[v];
+        if (!std::isfinite(x)) fail(QUARRY_ERR_COMPUTE, "sequence %lld: the model produced a non-finite value", (long long)seq);
+        if (x > 0.0f) buf.emplace_back(x, (int32_t)v);
+    }
+    auto better = [](const std::pair<float, int32_t> &a, const std::pair<float, int32_t> &b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+    };
+    const int64_t k = std::min<int64_t>(sp.k, (int64_t)buf.size());
+    if ((int64_t)buf.size() > k) std::nth_element(buf.begin(), buf.begin() + k, buf.end(), better);
+    std::sort(buf.begin(), buf.begin() + k, better);
+    int32_t *oi = sp.ids + seq * sp.k;
+    float *ow = sp.weights + seq * sp.k;
+    for (int64_t j = 0; j < sp.k; j++) {
+        oi[j] = j < k ? buf[j].second : -1;
+        ow[j] = j < k ? buf[j].first : 0.0f;
+    }
+    sp.count[seq] = (int32_t)k;
+}
+
+}  // namespace
+
 void graph_run(quarry_model *m, Worker *wk, const int32_t *ids, const int32_t *types, const std::vector<int32_t> &start,
-               const std::vector<int32_t> &len, bool rerank, float *out) {
+               const std::vector<int32_t> &len, Head head, float *out, const SparseOut *sp) {
     const int32_t n = (int32_t)len.size();
-    const int64_t n_out = rerank ? m->hp.n_cls_out : m->hp.n_embd;
+    const bool rerank = head == Head::Rerank, sparse = head == Head::Sparse;
+    const int64_t n_out = rerank ? m->hp.n_cls_out : sparse ? m->hp.n_vocab : m->hp.n_embd;
     const int pooling = rerank ? QUARRY_POOLING_RANK : m->pooling;
+    // SPLADE outputs n_vocab floats per sequence: bound the sequences per
+    // evaluation so that output stays below 64 MB.
+    const int64_t max_seqs = sparse ? std::max<int64_t>(1, (int64_t(1) << 24) / std::max<int64_t>(1, n_out)) : INT32_MAX;
+    std::vector<std::pair<float, int32_t>> topbuf;
     // CPU: own kernels over packed sequences; QUARRY_GGML_ATTN=1: ggml ops over padded ones.
     static const bool padded = env_on("QUARRY_GGML_ATTN");
     std::vector<int32_t> order(n);
@@ -434,7 +565,7 @@ void graph_run(quarry_model *m, Worker *wk, const int32_t *ids, const int32_t *t
     std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return len[a] > len[b]; });
 
     const int64_t budget = m->params.max_batch_tokens;
-    std::vector<int32_t> in_ids, in_types, in_pos, in_rows, seq_start, seq_len;
+    std::vector<int32_t> in_ids, in_types, in_pos, in_rows, seq_start, seq_len, row_seq;
     std::vector<float> in_mask, in_pool, res;
     for (int32_t i = 0; i < n;) {
         Layout lay;
@@ -442,9 +573,9 @@ void graph_run(quarry_model *m, Worker *wk, const int32_t *ids, const int32_t *t
         lay.L = len[order[i]];  // the longest of the batch (sorted descending)
         int64_t B = 0, T = 0;
         if (lay.packed) {
-            while (i + B < n && (B == 0 || T + len[order[i + B]] <= budget)) T += len[order[i + B++]];
+            while (i + B < n && B < max_seqs && (B == 0 || T + len[order[i + B]] <= budget)) T += len[order[i + B++]];
         } else {
-            B = std::min<int64_t>(std::max<int64_t>(1, budget / lay.L), n - i);
+            B = std::min<int64_t>(std::min<int64_t>(std::max<int64_t>(1, budget / lay.L), n - i), max_seqs);
             T = B * lay.L;
         }
         lay.B = B;
@@ -496,8 +627,19 @@ void graph_run(quarry_model *m, Worker *wk, const int32_t *ids, const int32_t *t
         pool.B = B;
         pool.start = seq_start.data();
         pool.len = seq_len.data();
+        SpladeArgs splade;
+        if (sparse) {
+            row_seq.assign(T, -1);
+            for (int64_t b = 0; b < B; b++)
+                std::fill(row_seq.begin() + seq_start[b], row_seq.begin() + seq_start[b] + seq_len[b], (int32_t)b);
+        }
+        splade.B = B;
+        splade.row_seq = row_seq.data();
+        splade.dec = &m->w->decoder;
+        splade.activation = m->hp.sparse_act;
         lay.attn = &attn;
         lay.pool = &pool;
+        lay.splade = &splade;
 
         ggml_init_params ip{wk->meta.size(), wk->meta.data(), true};
         ggml_context *ctx = ggml_init(ip);
@@ -505,7 +647,7 @@ void graph_run(quarry_model *m, Worker *wk, const int32_t *ids, const int32_t *t
         std::unique_ptr<ggml_context, void (*)(ggml_context *)> ctx_guard(ctx, ggml_free);
         ggml_cgraph *gf = ggml_new_graph_custom(ctx, kMaxNodes, false);
         GraphInputs gin{};
-        ggml_tensor *o = build(m, ctx, gf, lay, rerank, gin);
+        ggml_tensor *o = build(m, ctx, gf, lay, head, gin);
         if (!ggml_gallocr_alloc_graph(wk->galloc, gf))
             fail(QUARRY_ERR_COMPUTE, "cannot allocate the compute graph for %lld sequences, %lld tokens", (long long)B,
                  (long long)T);
@@ -519,8 +661,12 @@ void graph_run(quarry_model *m, Worker *wk, const int32_t *ids, const int32_t *t
             fail(QUARRY_ERR_COMPUTE, "graph computation failed");
         res.resize(n_out * B);
         ggml_backend_tensor_get(o, res.data(), 0, res.size() * sizeof(float));
-        for (int64_t b = 0; b < B; b++)
-            memcpy(out + (int64_t)order[i + b] * n_out, res.data() + b * n_out, n_out * sizeof(float));
+        for (int64_t b = 0; b < B; b++) {
+            if (sparse)
+                top_sparse(res.data() + b * n_out, n_out, *sp, order[i + b], topbuf);
+            else
+                memcpy(out + (int64_t)order[i + b] * n_out, res.data() + b * n_out, n_out * sizeof(float));
+        }
         i += (int32_t)B;
     }
 }

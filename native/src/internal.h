@@ -41,6 +41,8 @@ struct Hparams {
     int32_t n_vocab = 0, n_embd = 0, n_layer = 0, n_head = 0, n_ff = 0, n_ctx_train = 0, n_types = 0;
     int32_t n_cls_out = 0;
     int32_t pooling_file = -1; // pooling stored in the GGUF, -1 if absent
+    std::string pooling_name;  // quarry.pooling ("splade"), "" if absent
+    int32_t sparse_act = 0;    // SparseActivation of a SPLADE head (quarry.sparse.activation)
     float eps = 1e-12f;
 };
 
@@ -71,6 +73,17 @@ struct Weights {
     std::vector<NormParams> ln1, ln2;  // per layer, for add_norm_op (CPU)
     NormParams tok_norm;
     ggml_tensor *cls_w = nullptr, *cls_b = nullptr, *cls_out_w = nullptr, *cls_out_b = nullptr;
+    // SPLADE head (BERT's MLM head, stored as quarry.mlm.* f32 metadata arrays
+    // so that llama.cpp, which refuses tensors it does not know, still loads
+    // the file): transform dense + GELU + LayerNorm; the decoder is tok_embd.
+    ggml_context *mlm_ctx = nullptr;
+    ggml_backend_buffer_t mlm_buf = nullptr;
+    ggml_tensor *mlm_dense_w = nullptr, *mlm_dense_b = nullptr, *mlm_norm_w = nullptr, *mlm_norm_b = nullptr;
+    std::vector<float> mlm_bias;  // n_vocab decoder biases
+    std::unique_ptr<PackedLinear> pmlm;  // the transform dense, packed (GELU fused) when possible
+    NormParams mlm_norm;
+    SparseDecoder decoder;  // packed tok_embd + mlm_bias, made when the model runs SPLADE pooling
+    bool has_mlm() const { return mlm_dense_w != nullptr; }
     int32_t weight_type = 0;
     int64_t n_params = 0, n_tensors = 0, bytes = 0;
     ~Weights();
@@ -130,10 +143,27 @@ void free_llama_model(quarry_model *m);
 std::unique_ptr<Worker> make_worker(quarry_model *m);
 std::unique_ptr<Worker> make_llama_worker(quarry_model *m);
 
+// What a graph evaluation produces per sequence.
+enum class Head { Embed, Rerank, Sparse };
+
+// Caller-allocated outputs of a sparse (SPLADE) call: k (id, weight) slots per
+// sequence, best first, and the number of slots used.
+struct SparseOut {
+    int32_t k = 0;
+    int32_t *ids = nullptr;
+    float *weights = nullptr;
+    int32_t *count = nullptr;
+};
+
 // Runs the encoder over the sequences of one call and writes n_out floats per
-// sequence: pooled embeddings (bi-encoder) or logits (rerank).
+// sequence: pooled embeddings (Embed) or logits (Rerank); or, for Sparse, the
+// top-k SPLADE weights of each sequence into *sp.
 void graph_run(quarry_model *m, Worker *wk, const int32_t *ids, const int32_t *types, const std::vector<int32_t> &start,
-               const std::vector<int32_t> &len, bool rerank, float *out);
+               const std::vector<int32_t> &len, Head head, float *out, const SparseOut *sp = nullptr);
+
+// Packs the SPLADE head for the graph (the decoder is large: n_vocab x n_embd
+// floats); called once the model's pooling is known to be SPLADE.
+void prepare_sparse_head(quarry_model *m);
 void llama_run(quarry_model *m, Worker *wk, const int32_t *ids, const int32_t *types, const std::vector<int32_t> &start,
                const std::vector<int32_t> &len, bool rerank, float *out);
 

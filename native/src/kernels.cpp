@@ -14,7 +14,9 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <new>
 #include <vector>
 
 #if defined(__AVX2__) && defined(__FMA__)
@@ -339,6 +341,87 @@ void gelu_erf_op(ggml_tensor *dst, const ggml_tensor *a, int ith, int nth, void 
         for (; i + 8 <= n0; i += 8) _mm256_storeu_ps(y + i, gelu256(_mm256_loadu_ps(x + i)));
 #endif
         for (; i < n0; i++) y[i] = gelu_erf(x[i]);
+    }
+}
+
+namespace {
+constexpr int64_t kDecoderBlock = 128;  // vocabulary rows per block: 128 x K floats stay in L2
+constexpr int64_t kDecoderRows = 96;    // token rows per GEMM call (a multiple of the 6-row tile)
+
+float *alloc_floats(size_t n) {
+    void *p = nullptr;
+    if (posix_memalign(&p, 64, std::max<size_t>(n, 1) * sizeof(float)) != 0) throw std::bad_alloc();
+    memset(p, 0, std::max<size_t>(n, 1) * sizeof(float));
+    return (float *)p;
+}
+}  // namespace
+
+void pack_decoder(SparseDecoder &d, const ggml_tensor *tok_embd, const float *bias) {
+    const int64_t K = tok_embd->ne[0], V = tok_embd->ne[1];
+    d.V = V;
+    d.K = K;
+    d.block = kDecoderBlock;
+    d.blocks.clear();
+    const ggml_type_traits *tr = ggml_get_type_traits(tok_embd->type);
+    std::vector<float> row(K);
+    for (int64_t v0 = 0; v0 < V; v0 += d.block) {
+        const int64_t nv = std::min(d.block, V - v0);
+        auto pl = std::make_unique<PackedLinear>();
+        pl->K = K;
+        pl->N = (nv + 15) / 16 * 16;
+        pl->w = alloc_floats((size_t)pl->N * K);
+        pl->b = alloc_floats((size_t)pl->N);
+        for (int64_t j = 0; j < nv; j++) {
+            const char *src = (const char *)tok_embd->data + (v0 + j) * tok_embd->nb[1];
+            if (tok_embd->type == GGML_TYPE_F32)
+                memcpy(row.data(), src, K * sizeof(float));
+            else
+                tr->to_float(src, row.data(), K);
+            // Panel layout of PackedLinear: N/16 panels of K x 16 floats.
+            float *panel = pl->w + (j / 16) * K * 16;
+            for (int64_t k = 0; k < K; k++) panel[k * 16 + j % 16] = row[k];
+            pl->b[j] = bias ? bias[v0 + j] : 0.0f;
+        }
+        d.blocks.push_back(std::move(pl));
+    }
+}
+
+void splade_pool_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
+    const SpladeArgs &a = *(const SpladeArgs *)userdata;
+    const SparseDecoder &d = *a.dec;
+    const ggml_tensor *x = dst->src[0];
+    const int64_t ldx = x->nb[1] / sizeof(float), T = x->ne[1];
+    const float *X = (const float *)x->data;
+    static thread_local std::vector<float> y;
+    const int64_t nblk = (int64_t)d.blocks.size();
+    auto out_row = [&](int64_t b) { return (float *)((char *)dst->data + b * dst->nb[1]); };
+    for (int64_t bi = ith; bi < nblk; bi += nth) {
+        const PackedLinear &pl = *d.blocks[bi];
+        const int64_t N = pl.N, v0 = bi * d.block, nv = std::min(d.block, d.V - v0);
+        y.resize(kDecoderRows * N);
+        // The output rows hold the running maxima of this block's columns.
+        for (int64_t b = 0; b < a.B; b++) std::fill(out_row(b) + v0, out_row(b) + v0 + nv, -INFINITY);
+        for (int64_t r0 = 0; r0 < T; r0 += kDecoderRows) {
+            const int64_t rc = std::min(kDecoderRows, T - r0);
+            pl.run(X + r0 * ldx, ldx, y.data(), N, 0, rc);
+            for (int64_t r = 0; r < rc; r++) {
+                const int32_t sq = a.row_seq[r0 + r];
+                if (sq < 0) continue;
+                float *o = out_row(sq) + v0;
+                const float *yr = y.data() + r * N;
+                for (int64_t j = 0; j < nv; j++) o[j] = yr[j] > o[j] ? yr[j] : o[j];
+            }
+        }
+        for (int64_t b = 0; b < a.B; b++) {
+            float *o = out_row(b) + v0;
+            for (int64_t j = 0; j < nv; j++) {
+                const float m = o[j];
+                // NaN stays NaN (reported by the caller); relu then log1p.
+                float w = std::isnan(m) ? m : std::log1p(m > 0.0f ? m : 0.0f);
+                if (a.activation == SPARSE_ACT_LOG1P_RELU) w = std::log1p(w);
+                o[j] = w;
+            }
+        }
     }
 }
 

@@ -2,8 +2,11 @@
 #pragma once
 
 #include "ggml.h"
+#include "gemm.h"
 
 #include <cstdint>
+#include <memory>
+#include <vector>
 
 namespace quarry {
 
@@ -48,5 +51,44 @@ __m256 gelu256(__m256 x);
 
 // dst = 0.5·x·(1+erf(x/√2)).
 void gelu_erf_op(ggml_tensor *dst, const ggml_tensor *a, int ith, int nth, void *userdata);
+
+// The SPLADE decoder: vocabulary logits = tok_embd · h + bias (the MLM
+// decoder, tied to the token embeddings), packed for the GEMM in blocks of
+// `block` vocabulary rows (each block a PackedLinear of N = block outputs, the
+// last one zero-padded to a multiple of 16).
+struct SparseDecoder {
+    int64_t V = 0, K = 0;
+    int64_t block = 0;
+    std::vector<std::unique_ptr<PackedLinear>> blocks;
+    bool ready() const { return !blocks.empty(); }
+};
+
+// Packs tok_embd ([K, V] in ggml order: row v = the embedding of token v; any
+// type ggml can convert to float) and bias (V floats) into d.
+void pack_decoder(SparseDecoder &d, const ggml_tensor *tok_embd, const float *bias);
+
+// SPLADE activations.
+enum SparseActivation : int32_t {
+    SPARSE_ACT_RELU = 0,       // log(1 + relu(x)) (sentence-transformers' "relu")
+    SPARSE_ACT_LOG1P_RELU = 1, // log(1 + log(1 + relu(x))) ("log1p_relu")
+};
+
+// Arguments of splade_pool_op; must outlive the graph computation.
+struct SpladeArgs {
+    int64_t B = 0;
+    const int32_t *row_seq = nullptr;  // per token row of src[0]: its sequence (0..B-1), or -1 (padding)
+    const SparseDecoder *dec = nullptr;
+    int32_t activation = SPARSE_ACT_RELU;
+};
+
+// dst[V, B] = for each sequence b and vocabulary entry v: act(max over the
+// sequence's rows t of (tok_embd[v] · src[0][t] + bias[v])), src[0] [K, T]
+// the MLM head's transformed hidden states. Fused: the logits are computed
+// for one block of vocabulary rows and up to 96 token rows at a time (rows of
+// consecutive sequences together, so short sequences still fill the GEMM's
+// tiles) and reduced into each sequence's running maximum at once, so the
+// V × T logit matrix never exists (act is monotonic, so it is applied to the
+// maximum). Threads split the vocabulary blocks.
+void splade_pool_op(ggml_tensor *dst, int ith, int nth, void *userdata);
 
 }  // namespace quarry

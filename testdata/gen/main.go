@@ -24,13 +24,13 @@ import (
 func main() {
 	out := flag.String("out", "", "output directory (created if missing)")
 	preset := flag.String("preset", "tiny", "model shape: tiny, small or minilm")
-	kind := flag.String("kind", "mean", "mean or cls (bi-encoder) or rank (cross-encoder)")
+	kind := flag.String("kind", "mean", "mean or cls (bi-encoder), rank (cross-encoder) or splade (sparse encoder)")
 	labels := flag.Int("labels", 0, "rank: number of output logits (default 1)")
 	typ := flag.String("type", "f32", "matrix storage type: f32, f16 or q8_0")
 	seed := flag.Uint64("seed", 1, "random seed")
 	vocab := flag.String("vocab", "", "vocab.txt (default testdata/vocab/bert-base-uncased-vocab.txt under the module root)")
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: gen -out DIR [-preset tiny|small|minilm] [-kind mean|cls|rank] [-labels N] [-type f32|f16|q8_0] [-seed N] [-vocab FILE]\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: gen -out DIR [-preset tiny|small|minilm] [-kind mean|cls|rank|splade] [-labels N] [-type f32|f16|q8_0] [-seed N] [-vocab FILE]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()

@@ -24,10 +24,22 @@ func LayoutDir() (string, error) {
 type Folder struct {
 	// Kind is "mean" or "cls" (sentence-transformers bi-encoders, the
 	// all-MiniLM-L6-v2 layout with its pooling changed), "plain" (a
-	// transformers BertModel folder without sentence-transformers files) or
-	// "rank" (a BertForSequenceClassification cross-encoder folder).
-	Kind   string
-	Labels int // rank: number of outputs (0 means 1)
+	// transformers BertModel folder without sentence-transformers files),
+	// "rank" (a BertForSequenceClassification cross-encoder folder),
+	// "splade" (a sentence-transformers 5 SparseEncoder: MLMTransformer +
+	// SpladePooling over a BertForMaskedLM), "splade6" (sentence-transformers
+	// 6's layout of the same: Transformer with transformer_task fill-mask)
+	// or "mlm" (a plain BertForMaskedLM folder).
+	Kind string
+	// SparseActivation is the SpladePooling activation_function of the
+	// splade kinds ("" = relu).
+	SparseActivation string
+	// TiedCopies stores the tied MLM decoder parameters too
+	// (cls.predictions.decoder.weight and .bias, as torch.save of a
+	// state_dict does); UntieDecoder makes the stored decoder weight differ
+	// from the word embeddings.
+	TiedCopies, UntieDecoder bool
+	Labels                   int // rank: number of outputs (0 means 1)
 	// Format is "safetensors" (default), "sharded" (3 shards and an index)
 	// or "pytorch" (pytorch_model.bin).
 	Format string
@@ -79,8 +91,10 @@ func (f Folder) Write(dir string) (*Built, error) {
 	case "plain":
 		kind = "mean"
 	case "rank":
+	case "splade", "splade6", "mlm":
+		kind = "splade"
 	default:
-		return nil, fmt.Errorf("hftest: kind %q (want mean, cls, plain or rank)", f.Kind)
+		return nil, fmt.Errorf("hftest: kind %q (want mean, cls, plain, rank, splade, splade6 or mlm)", f.Kind)
 	}
 	for _, name := range files {
 		b, err := os.ReadFile(filepath.Join(layout, name))
@@ -112,8 +126,11 @@ func (f Folder) Write(dir string) (*Built, error) {
 		return nil, err
 	}
 	cfg.Name, cfg.Source = "", nil
-	if f.Kind == "rank" || f.Kind == "plain" {
+	if f.Kind == "rank" || f.Kind == "plain" || kind == "splade" {
 		cfg.MaxSeqLength = 512 // tokenizer_config.json model_max_length
+	}
+	if kind == "splade" && f.SparseActivation != "" {
+		cfg.SparseActivation = f.SparseActivation
 	}
 	if f.Kind == "rank" {
 		cfg.Similarity = ""
@@ -126,6 +143,10 @@ func (f Folder) Write(dir string) (*Built, error) {
 		conf["num_hidden_layers"] = cfg.Layers
 		conf["num_attention_heads"] = cfg.Heads
 		conf["intermediate_size"] = cfg.Intermediate
+		if kind == "splade" {
+			conf["architectures"] = []string{"BertForMaskedLM"}
+			conf["tie_word_embeddings"] = true
+		}
 		if f.Kind == "rank" {
 			conf["architectures"] = []string{"BertForSequenceClassification"}
 			id2label, label2id := map[string]string{}, map[string]int{}
@@ -152,11 +173,15 @@ func (f Folder) Write(dir string) (*Built, error) {
 		}
 	}
 
+	if err := f.writeSplade(dir, cfg); err != nil {
+		return nil, err
+	}
+
 	// Weights under the names transformers stores: BertModel's plain names
 	// (with the unused pooler and the position_ids buffer), or
 	// BertForSequenceClassification's "bert." prefix.
 	gen := cfg
-	if f.Kind != "rank" {
+	if f.Kind != "rank" && kind != "splade" {
 		// Generate the pooler too: bi-encoder checkpoints carry it unused.
 		gen.Pooling, gen.Labels, gen.Normalize = bert.PoolingRank, []string{"LABEL_0"}, false
 	}
@@ -166,6 +191,8 @@ func (f Folder) Write(dir string) (*Built, error) {
 		t, _ := ck.Get(s.Name)
 		name := s.Name
 		switch {
+		case kind == "splade" && !strings.HasPrefix(name, "cls."):
+			name = "bert." + name // BertForMaskedLM
 		case f.Kind == "rank" && !strings.HasPrefix(name, "classifier."):
 			name = "bert." + name
 		case f.Kind != "rank" && strings.HasPrefix(name, "classifier."):
@@ -173,12 +200,23 @@ func (f Folder) Write(dir string) (*Built, error) {
 		}
 		stored = append(stored, Tensor{Name: name, Shape: t.Shape, Data: t.Data})
 	}
+	if kind == "splade" && (f.TiedCopies || f.UntieDecoder) {
+		we, _ := ck.Get("embeddings.word_embeddings.weight")
+		dec := we.Data
+		if f.UntieDecoder {
+			dec = append([]float32(nil), dec...)
+			dec[7] += 0.25
+		}
+		b, _ := ck.Get("cls.predictions.bias")
+		stored = append(stored, Tensor{Name: "cls.predictions.decoder.weight", Shape: we.Shape, Data: dec},
+			Tensor{Name: "cls.predictions.decoder.bias", Shape: b.Shape, Data: b.Data})
+	}
 	pos := make([]int64, cfg.MaxPositions)
 	for i := range pos {
 		pos[i] = int64(i)
 	}
 	posName := "embeddings.position_ids"
-	if f.Kind == "rank" {
+	if f.Kind == "rank" || kind == "splade" {
 		posName = "bert." + posName
 	}
 	stored = append(stored, Tensor{Name: posName, Shape: []int{1, cfg.MaxPositions}, Ints: pos})
@@ -209,6 +247,61 @@ func (f Folder) Write(dir string) (*Built, error) {
 		return nil, err
 	}
 	return &Built{Dir: dir, Config: cfg, Checkpoint: want, Vocab: vocab, Stored: stored}, nil
+}
+
+// writeSplade writes the sentence-transformers files of the splade kinds as
+// sentence-transformers 5.x (MLMTransformer) and 6.x (Transformer with
+// transformer_task fill-mask) save a SparseEncoder.
+func (f Folder) writeSplade(dir string, cfg bert.Config) error {
+	if f.Kind != "splade" && f.Kind != "splade6" {
+		return nil
+	}
+	act := f.SparseActivation
+	if act == "" {
+		act = bert.SparseReLU
+	}
+	type module struct {
+		Idx  int    `json:"idx"`
+		Name string `json:"name"`
+		Path string `json:"path"`
+		Type string `json:"type"`
+	}
+	mods := []module{
+		{0, "0", "", "sentence_transformers.sparse_encoder.models.MLMTransformer"},
+		{1, "1", "1_SpladePooling", "sentence_transformers.sparse_encoder.models.SpladePooling"},
+	}
+	stcfg := map[string]any{"max_seq_length": cfg.MaxSeqLength, "do_lower_case": false}
+	pool := map[string]any{"pooling_strategy": "max", "activation_function": act, "word_embedding_dimension": cfg.VocabSize}
+	version := "5.0.0"
+	if f.Kind == "splade6" {
+		mods[0].Type = "sentence_transformers.base.modules.transformer.Transformer"
+		mods[1].Type = "sentence_transformers.sparse_encoder.modules.splade_pooling.SpladePooling"
+		stcfg = map[string]any{"transformer_task": "fill-mask",
+			"modality_config":    map[string]any{"text": map[string]any{"method": "forward", "method_output_name": "logits"}},
+			"module_output_name": "token_embeddings"}
+		pool = map[string]any{"pooling_strategy": "max", "activation_function": act, "embedding_dimension": nil}
+		version = "6.2.0"
+	}
+	files := map[string]any{
+		"modules.json":                      mods,
+		"sentence_bert_config.json":         stcfg,
+		"1_SpladePooling/config.json":       pool,
+		"config_sentence_transformers.json": map[string]any{"__version__": map[string]string{"sentence_transformers": version}, "model_type": "SparseEncoder", "prompts": map[string]string{"query": "", "document": ""}, "default_prompt_name": nil, "similarity_fn_name": "dot"},
+	}
+	for name, v := range files {
+		b, err := json.MarshalIndent(v, "", "  ")
+		if err != nil {
+			return err
+		}
+		p := filepath.Join(dir, filepath.FromSlash(name))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // editJSON reads a JSON object, lets edit change it and writes it back.
