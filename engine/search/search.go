@@ -12,6 +12,7 @@ package search
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/bits"
@@ -79,11 +80,36 @@ func TopK(ctx context.Context, c *Corpus, queries [][]float32, o Options) ([][]H
 		return nil, err
 	}
 	if approx && c.Rescore != nil {
+		rescoreAll(queries, c, hits, o)
+	}
+	return hits, nil
+}
+
+// rescoreAll rescores every query's candidates, queries spread over
+// o.Threads goroutines when there are several.
+func rescoreAll(queries [][]float32, c *Corpus, hits [][]Hit, o Options) {
+	threads := o.Threads
+	if threads <= 0 {
+		threads = runtime.GOMAXPROCS(0)
+	}
+	threads = min(threads, len(hits))
+	if threads <= 1 {
 		for qi := range hits {
 			hits[qi] = rescore(queries[qi], c, hits[qi], o.K)
 		}
+		return
 	}
-	return hits, nil
+	var wg sync.WaitGroup
+	for t := 0; t < threads; t++ {
+		wg.Add(1)
+		go func(t int) {
+			defer wg.Done()
+			for qi := t; qi < len(hits); qi += threads {
+				hits[qi] = rescore(queries[qi], c, hits[qi], o.K)
+			}
+		}(t)
+	}
+	wg.Wait()
 }
 
 func topk(ctx context.Context, flat []float32, nq int, v *bindings.Vectors, k int, o Options) ([][]Hit, error) {
@@ -114,6 +140,10 @@ func topk(ctx context.Context, flat []float32, nq int, v *bindings.Vectors, k in
 // every row of each candidate group and keeps the best k.
 func rescore(q []float32, c *Corpus, cand []Hit, k int) []Hit {
 	v, full := &c.Vectors, c.Rescore
+	q64 := make([]float64, len(q))
+	for j, x := range q {
+		q64[j] = float64(x)
+	}
 	out := make([]Hit, 0, len(cand))
 	for _, h := range cand {
 		lo, hi := h.Row, h.Row+1
@@ -124,7 +154,7 @@ func rescore(q []float32, c *Corpus, cand []Hit, k int) []Hit {
 		}
 		best := Hit{Group: h.Group, Row: -1, Score: float32(math.Inf(-1))}
 		for r := lo; r < hi; r++ {
-			s := float32(dotRow(q, full, int(r)))
+			s := float32(dotRow64(q, q64, full, int(r)))
 			if best.Row < 0 || s > best.Score {
 				best = Hit{Group: h.Group, Row: r, Score: s}
 			}
@@ -142,6 +172,56 @@ func sortHits(h []Hit) {
 	sort.Slice(h, func(a, b int) bool {
 		return h[a].Score > h[b].Score || (h[a].Score == h[b].Score && h[a].Group < h[b].Group)
 	})
+}
+
+// f16Table maps every IEEE half to its float32 value (256 KB, built once).
+var f16Table = sync.OnceValue(func() *[1 << 16]float32 {
+	var t [1 << 16]float32
+	for i := range t {
+		t[i] = gguf.F16ToF32(uint16(i))
+	}
+	return &t
+})
+
+// dotRow64 is dotRow for rescoring: q64 is q in float64; f32 and f16 rows
+// take an unrolled loop with four partial sums (f16 through f16Table).
+func dotRow64(q []float32, q64 []float64, v *bindings.Vectors, r int) float64 {
+	switch v.Type {
+	case bindings.VecF32:
+		rb := 4 * v.Dim
+		b := v.Data[r*rb : (r+1)*rb]
+		var s0, s1, s2, s3 float64
+		j := 0
+		for ; j+4 <= len(q64); j += 4 {
+			e := b[4*j : 4*j+16]
+			s0 += q64[j] * float64(math.Float32frombits(binary.LittleEndian.Uint32(e[0:])))
+			s1 += q64[j+1] * float64(math.Float32frombits(binary.LittleEndian.Uint32(e[4:])))
+			s2 += q64[j+2] * float64(math.Float32frombits(binary.LittleEndian.Uint32(e[8:])))
+			s3 += q64[j+3] * float64(math.Float32frombits(binary.LittleEndian.Uint32(e[12:])))
+		}
+		for ; j < len(q64); j++ {
+			s0 += q64[j] * float64(math.Float32frombits(binary.LittleEndian.Uint32(b[4*j:])))
+		}
+		return (s0 + s1) + (s2 + s3)
+	case bindings.VecF16:
+		t := f16Table()
+		rb := 2 * v.Dim
+		b := v.Data[r*rb : (r+1)*rb]
+		var s0, s1, s2, s3 float64
+		j := 0
+		for ; j+4 <= len(q64); j += 4 {
+			e := b[2*j : 2*j+8]
+			s0 += q64[j] * float64(t[binary.LittleEndian.Uint16(e[0:])])
+			s1 += q64[j+1] * float64(t[binary.LittleEndian.Uint16(e[2:])])
+			s2 += q64[j+2] * float64(t[binary.LittleEndian.Uint16(e[4:])])
+			s3 += q64[j+3] * float64(t[binary.LittleEndian.Uint16(e[6:])])
+		}
+		for ; j < len(q64); j++ {
+			s0 += q64[j] * float64(t[binary.LittleEndian.Uint16(b[2*j:])])
+		}
+		return (s0 + s1) + (s2 + s3)
+	}
+	return dotRow(q, v, r)
 }
 
 // dotRow is q·row in float64 for f32/f16 rows (and the approximate types,
@@ -254,7 +334,9 @@ func goTopK(ctx context.Context, flat []float32, nq int, v *bindings.Vectors, k,
 	}
 	threads = max(1, min(threads, v.N/4096))
 	// Approximate types score like the native kernel: int8 against the
-	// int8-quantized query, binary by dim − 2·hamming.
+	// query quantized to 7 bits (q ∈ [-63, 63], scale max|x|/63: the native
+	// many-query kernel adds 64 to make it unsigned), binary by
+	// dim − 2·hamming.
 	q8 := make([][]int8, nq)
 	q8s := make([]float32, nq)
 	qbin := make([][]byte, nq)
@@ -268,7 +350,7 @@ func goTopK(ctx context.Context, flat []float32, nq int, v *bindings.Vectors, k,
 			}
 			sc := float32(1)
 			if amax > 0 {
-				sc = amax / 127
+				sc = amax / 63
 			}
 			q8s[qi] = sc
 			q8[qi] = make([]int8, v.Dim)
