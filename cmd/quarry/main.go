@@ -61,6 +61,8 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			compactCommand(),
 			infoCommand(),
 			pullCommand(),
+			evalCommand(),
+			benchCommand(),
 		},
 	}
 }
