@@ -27,12 +27,14 @@ func evalCommand() *cli.Command {
 				Description: "DIR holds corpus.jsonl, queries.jsonl and qrels/SPLIT.tsv (query-id, corpus-id, score). Metrics follow\n" +
 					"trec_eval (ties by document id descending; judgments ≥ 1 relevant; graded nDCG) and BEIR (a result whose id is its\n" +
 					"query's id is dropped; MRR@10 = recip_rank on the top 10). Modes: bm25 (BEIR's Elasticsearch baseline: english\n" +
-					"analyzer, best_fields, k1 1.2, b 0.75), dense, hybrid (RRF k=60), and each +rerank (a cross-encoder reranks the\n" +
-					"top --rerank-top; needs --rerank-model).",
+					"analyzer, best_fields, k1 1.2, b 0.75), dense, hybrid (RRF k=60), hybrid-weighted (min-max normalized scores,\n" +
+					"--alpha · dense + (1 − alpha) · bm25), sparse (a SPLADE model; its default modes are bm25,sparse), and each\n" +
+					"+rerank (a cross-encoder reranks the top --rerank-top; needs --rerank-model).",
 				Flags: append([]cli.Flag{
 					&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "bi-encoder GGUF", Required: true},
 					&cli.StringFlag{Name: "rerank-model", Usage: "cross-encoder GGUF for the +rerank modes"},
-					&cli.StringFlag{Name: "modes", Value: eval.DefaultModes, Usage: "comma-separated: bm25, dense, hybrid, dense+rerank, hybrid+rerank (default with --rerank-model: all five)"},
+					&cli.StringFlag{Name: "modes", Value: eval.DefaultModes, Usage: "comma-separated: bm25, dense, hybrid, hybrid-weighted, sparse, each optionally +rerank (default with --rerank-model: bm25, dense, hybrid, dense+rerank, hybrid+rerank)"},
+					&cli.Float64Flag{Name: "alpha", Value: 0.5, Usage: "hybrid-weighted: weight of the dense score"},
 					&cli.StringFlag{Name: "index", Usage: "index directory to build or reuse (default: a temporary one, removed after)"},
 					&cli.StringFlag{Name: "split", Value: "test", Usage: "qrels/SPLIT.tsv"},
 					&cli.Float64Flag{Name: "k1", Value: 1.2, Usage: "BM25 k1"},
@@ -73,8 +75,22 @@ func runEvalBEIR(c *cli.Context) error {
 	}
 	dir := c.Args().First()
 	modes := c.String("modes")
-	if !c.IsSet("modes") && c.String("rerank-model") != "" {
-		modes = eval.DefaultModes + ",dense+rerank,hybrid+rerank"
+	if !c.IsSet("modes") {
+		sparse := false
+		if mi, err := inspectModel(c.String("model")); err == nil && mi.Kind == "sparse-encoder" {
+			sparse = true
+		}
+		switch {
+		case sparse && c.String("rerank-model") != "":
+			modes = "bm25,sparse,sparse+rerank"
+		case sparse:
+			modes = "bm25,sparse"
+		case c.String("rerank-model") != "":
+			modes = eval.DefaultModes + ",dense+rerank,hybrid+rerank"
+		}
+	}
+	if a := c.Float64("alpha"); a < 0 || a > 1 {
+		return badInput("--alpha must be in [0, 1]")
 	}
 	ms, err := eval.ParseModes(modes)
 	if err != nil {
@@ -129,7 +145,7 @@ func runEvalBEIR(c *cli.Context) error {
 	rep, err := eval.RunBEIR(c.Context, eval.BEIRConfig{
 		Dir: dir, Split: ds.Split, Dataset: ds, Model: c.String("model"), RerankModel: c.String("rerank-model"), Modes: ms,
 		Index: c.String("index"), Analyzer: c.String("analyzer"), Window: c.Int("window"), Overlap: c.Int("overlap"), BM25: &params, Depth: c.Int("depth"), RerankTop: c.Int("rerank-top"),
-		Batch: c.Int("query-batch"), ModelOptions: modelOptions(c), RunsDir: c.String("runs"), Progress: progress,
+		Batch: c.Int("query-batch"), Alpha: c.Float64("alpha"), ModelOptions: modelOptions(c), RunsDir: c.String("runs"), Progress: progress,
 		Eval: eval.Options{KeepIdenticalIDs: c.Bool("keep-identical-ids"), SkipNoRelevant: c.Bool("skip-no-relevant")},
 	})
 	if progress != nil {

@@ -17,16 +17,18 @@ import (
 
 // Mode is one way of retrieving that RunBEIR measures.
 type Mode struct {
-	Name      string      // as written: "bm25", "dense", "hybrid", "dense+rerank", "hybrid+rerank"
+	Name      string      // as written: "bm25", "dense", "hybrid", "hybrid-weighted", "sparse", "dense+rerank", …
 	Retrieval engine.Mode // first stage
+	Fusion    string      // hybrid: "rrf" or "weighted"
 	Rerank    bool        // the first stage's best results reranked by a cross-encoder
 }
 
 // DefaultModes are the modes measured when none are named.
 const DefaultModes = "bm25,dense,hybrid"
 
-// ParseModes reads a comma-separated list of modes: bm25, dense, hybrid,
-// each optionally followed by "+rerank".
+// ParseModes reads a comma-separated list of modes: bm25, dense, hybrid
+// (reciprocal rank fusion), hybrid-weighted (weighted min-max fusion) and
+// sparse (SPLADE indexes), each optionally followed by "+rerank".
 func ParseModes(s string) ([]Mode, error) {
 	var out []Mode
 	seen := map[string]bool{}
@@ -38,9 +40,13 @@ func ParseModes(s string) ([]Mode, error) {
 		base, rerank := strings.CutSuffix(name, "+rerank")
 		m := Mode{Name: name, Retrieval: engine.Mode(base), Rerank: rerank}
 		switch m.Retrieval {
-		case engine.ModeBM25, engine.ModeDense, engine.ModeHybrid:
+		case engine.ModeBM25, engine.ModeDense, engine.ModeSparse:
+		case engine.ModeHybrid:
+			m.Fusion = "rrf"
+		case "hybrid-weighted":
+			m.Retrieval, m.Fusion = engine.ModeHybrid, "weighted"
 		default:
-			return nil, fmt.Errorf("unknown mode %q: want bm25, dense or hybrid, each optionally with +rerank", name)
+			return nil, fmt.Errorf("unknown mode %q: want bm25, dense, hybrid, hybrid-weighted or sparse, each optionally with +rerank", name)
 		}
 		if seen[name] {
 			return nil, fmt.Errorf("mode %q given twice", name)
@@ -158,6 +164,8 @@ type BEIRConfig struct {
 	// is 100); 0 = 100. RerankTop is how many first-stage results the
 	// +rerank modes rerank (and measure); 0 = 100.
 	Depth, RerankTop int
+	// Alpha is the weight of the dense score in hybrid-weighted (0 = 0.5).
+	Alpha float64
 	// Batch is the number of queries per SearchBatch call; 0 = 256.
 	Batch        int
 	ModelOptions engine.ModelOptions
@@ -305,7 +313,7 @@ func RunBEIR(ctx context.Context, cfg BEIRConfig) (*BEIRReport, error) {
 			hi := min(lo+cfg.Batch, len(ds.Queries))
 			reqs := make([]engine.Request, 0, hi-lo)
 			for _, q := range ds.Queries[lo:hi] {
-				r := engine.Request{ID: q.ID, Text: q.Text, K: k, Mode: m.Retrieval, Pool: k, BM25: &params}
+				r := engine.Request{ID: q.ID, Text: q.Text, K: k, Mode: m.Retrieval, Pool: k, BM25: &params, Fusion: m.Fusion, Alpha: cfg.Alpha}
 				if m.Rerank {
 					r.Rerank = &engine.Rerank{Model: rr, Top: k}
 				}

@@ -20,7 +20,11 @@ func TestParseModes(t *testing.T) {
 	if err != nil || len(ms) != 5 || ms[3].Retrieval != "dense" || !ms[3].Rerank || ms[0].Rerank || ms[4].Name != "hybrid+rerank" {
 		t.Fatalf("%+v %v", ms, err)
 	}
-	for _, bad := range []string{"", "sparse", "bm25,bm25", "dense+rerank+rerank", "rerank"} {
+	ms, err = ParseModes("hybrid-weighted,sparse+rerank,hybrid")
+	if err != nil || ms[0].Retrieval != "hybrid" || ms[0].Fusion != "weighted" || ms[1].Retrieval != "sparse" || !ms[1].Rerank || ms[2].Fusion != "rrf" {
+		t.Fatalf("%+v %v", ms, err)
+	}
+	for _, bad := range []string{"", "splade", "bm25,bm25", "dense+rerank+rerank", "rerank", "hybrid-rrf"} {
 		if _, err := ParseModes(bad); err == nil {
 			t.Errorf("ParseModes(%q) accepted", bad)
 		}
