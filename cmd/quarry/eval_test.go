@@ -99,7 +99,8 @@ func TestEvalExitCodes(t *testing.T) {
 		want string
 	}{
 		{[]string{"eval", "beir", dir, "--model", model, "--modes", "dense+rerank"}, "needs --rerank-model"},
-		{[]string{"eval", "beir", dir, "--model", model, "--modes", "sparse"}, "unknown mode"},
+		{[]string{"eval", "beir", dir, "--model", model, "--alpha", "1.5"}, "--alpha"},
+		{[]string{"eval", "beir", dir, "--model", model, "--modes", "splade"}, "unknown mode"},
 		{[]string{"eval", "beir", filepath.Join(dir, "nope"), "--model", model}, "corpus.jsonl"},
 		{[]string{"eval", "beir", dir, "--model", model, "--split", "dev"}, `split "dev"`},
 		{[]string{"eval", "beir", bad, "--model", model}, "test.tsv:3"},
