@@ -332,9 +332,16 @@ func newPlot(title, xlabel, ylabel string) *plot.Plot {
 	return p
 }
 
-// addSeries adds a line with points (one point: a point only), styled by
-// its index; it drops points a log axis cannot show.
+// addSeries adds a line with points (one point: a point only) joined in x
+// order, styled by its index; it drops points a log axis cannot show.
 func addSeries(p *plot.Plot, label string, xys plotter.XYs, i int, dashed bool) error {
+	xys = slices.Clone(xys)
+	sort.SliceStable(xys, func(a, b int) bool { return xys[a].X < xys[b].X })
+	return addPath(p, label, xys, i, dashed)
+}
+
+// addPath is addSeries joining the points in the order given.
+func addPath(p *plot.Plot, label string, xys plotter.XYs, i int, dashed bool) error {
 	xys = slices.DeleteFunc(slices.Clone(xys), func(v plotter.XY) bool {
 		return math.IsNaN(v.X) || math.IsNaN(v.Y) || math.IsInf(v.X, 0) || math.IsInf(v.Y, 0) ||
 			(isLog(p.X) && v.X <= 0) || (isLog(p.Y) && v.Y <= 0)
@@ -342,7 +349,6 @@ func addSeries(p *plot.Plot, label string, xys plotter.XYs, i int, dashed bool) 
 	if len(xys) == 0 {
 		return nil
 	}
-	sort.Slice(xys, func(a, b int) bool { return xys[a].X < xys[b].X })
 	s, err := plotter.NewScatter(xys)
 	if err != nil {
 		return err
@@ -638,7 +644,9 @@ func recallPlot(s searchJSON) (*plot.Plot, error) {
 	by := map[string]plotter.XYs{}
 	labels := map[string][]string{}
 	var xs, ys []float64
-	for _, sw := range s.Sweep {
+	sweep := slices.Clone(s.Sweep)
+	sort.SliceStable(sweep, func(a, b int) bool { return sweep[a].Rescore < sweep[b].Rescore })
+	for _, sw := range sweep {
 		if sw.N != n {
 			continue
 		}
@@ -664,25 +672,17 @@ func recallPlot(s searchJSON) (*plot.Plot, error) {
 	for _, y := range ys {
 		lo = min(lo, y)
 	}
-	p.Y.Min, p.Y.Max = max(0, lo-0.05*(1-lo)-0.005), 1.0+0.05*(1-lo)+0.005
+	// The lowest third stays free for the legend.
+	span := 1 - lo + 0.01
+	p.Y.Min, p.Y.Max = max(0, lo-0.45*span), 1+0.05*span
 	i := 0
 	for _, e := range engineOrder(by) {
-		xys := slices.Clone(by[e])
-		lab := slices.Clone(labels[e])
-		// Label each point with its rescoring candidates, in x order.
-		idx := make([]int, len(xys))
-		for j := range idx {
-			idx[j] = j
-		}
-		sort.Slice(idx, func(a, b int) bool { return xys[idx[a]].X < xys[idx[b]].X })
-		if err := addSeries(p, engineLabel(e)+" (labels: candidates rescored)", xys, i, false); err != nil {
+		// A line through the sweep in rescoring order, each point labelled
+		// with its candidates.
+		if err := addPath(p, engineLabel(e)+" (labels: candidates rescored)", by[e], i, false); err != nil {
 			return nil, err
 		}
-		pl := plotter.XYLabels{XYs: make(plotter.XYs, len(xys)), Labels: make([]string, len(xys))}
-		for j, k := range idx {
-			pl.XYs[j], pl.Labels[j] = xys[k], lab[k]
-		}
-		ls, err := plotter.NewLabels(pl)
+		ls, err := plotter.NewLabels(plotter.XYLabels{XYs: by[e], Labels: labels[e]})
 		if err != nil {
 			return nil, err
 		}
