@@ -2,7 +2,7 @@
 """Encode throughput: quarry vs sentence-transformers (PyTorch, CPU) on the same weights, the same
 texts and the same number of threads, in one run, printing the ratio.
 
-    make bench-encode            # or: ~/.cache/quarry/torch-venv/bin/python scripts/bench/encode.py
+    ~/.cache/quarry/torch-venv/bin/python scripts/bench/encode.py     # or: make bench (all of scripts/bench)
 
 By default the model is the generated MiniLM-L6 shape twin (random weights: speed does not depend on
 their values), exported to a sentence-transformers folder so both sides run identical weights.
