@@ -43,6 +43,14 @@ DOCS=${QUARRY_BENCH_DOCS:-$(q docs/bench build/bench/quick/docs)}
 THREADS=${QUARRY_BENCH_THREADS:-$(nproc)}
 STEPS=${QUARRY_BENCH_STEPS:-encode encode-sweep search rerank index plot}
 STEPS=${STEPS//,/ }
+# The JSON files each step writes.
+declare -A OUTPUTS=([encode]="encode.json" [encode-sweep]="encode-batch.json encode-length.json" [search]="search.json"
+  [rerank]="rerank.json" [index]="index.json" [plot]="")
+for step in $STEPS; do
+  if [ -z "${OUTPUTS[$step]+x}" ]; then
+    echo "all.sh: unknown step $step (want: encode encode-sweep search rerank index plot)" >&2; exit 2
+  fi
+done
 ROUNDS=${QUARRY_BENCH_ROUNDS:-$(q "" 1)}
 ENCODE_N=${QUARRY_BENCH_ENCODE_N:-$(q 2000 200)}
 SWEEP_N=${QUARRY_BENCH_SWEEP_N:-$(q 512 64)}
@@ -130,14 +138,9 @@ step_plot() {
   go run ./scripts/bench/plot -in "$DOCS" -out "$DOCS"
 }
 
-declare -A OUTPUTS=([encode]="encode.json" [encode-sweep]="encode-batch.json encode-length.json" [search]="search.json"
-  [rerank]="rerank.json" [index]="index.json" [plot]="")
 FAILED=()
 echo "quarry benchmarks, $(date -u +%Y-%m-%dT%H:%M:%SZ), $("$QBIN" --version 2>/dev/null), $THREADS threads, steps: $STEPS$( [ "$QUICK" = 1 ] && echo '; QUICK (smoke sizes, not for publication)')"
 for step in $STEPS; do
-  if [ -z "${OUTPUTS[$step]+x}" ]; then
-    echo "all.sh: unknown step $step (want: ${!OUTPUTS[*]})" >&2; FAILED+=("$step"); continue
-  fi
   for f in ${OUTPUTS[$step]} $step.txt; do rm -f "$OUT/$f"; done  # nothing stale from an earlier run gets published
   echo; echo "=== $step  ($(date -u +%H:%M:%S))"
   t0=$SECONDS
