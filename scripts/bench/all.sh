@@ -31,6 +31,7 @@
 #   QUARRY_BENCH_SEARCH_SWEEP rescoring candidates of the recall-vs-QPS sweep (search.py's / 10,50,100,500)
 #   QUARRY_BENCH_RERANK_N     rerank pairs (512 / 64)
 #   QUARRY_BENCH_INDEX_SIZES  synthetic documents per index run (10000,100000 / 500,2000)
+#   QUARRY_BENCH_INDEX_WORDS  words per synthetic document (20-120)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -62,6 +63,7 @@ export QUARRY_BENCH_QB=${QUARRY_BENCH_QB:-$(q 200 100)}
 SEARCH_SWEEP=${QUARRY_BENCH_SEARCH_SWEEP:-$(q "" 10,50,100,500)}
 RERANK_N=${QUARRY_BENCH_RERANK_N:-$(q 512 64)}
 INDEX_SIZES=${QUARRY_BENCH_INDEX_SIZES:-$(q 10000,100000 500,2000)}
+INDEX_WORDS=${QUARRY_BENCH_INDEX_WORDS:-20-120}
 # Quiet Hugging Face progress bars in the logs.
 export HF_HUB_DISABLE_PROGRESS_BARS=1 TRANSFORMERS_VERBOSITY=error TQDM_DISABLE=1 TOKENIZERS_PARALLELISM=false
 
@@ -117,7 +119,7 @@ step_index() {
   local files=() n
   for n in ${INDEX_SIZES//,/ }; do
     echo "== quarry bench index --synthetic $n"
-    "$QBIN" bench index -m "$MODEL" --threads "$THREADS" --synthetic "$n" --json "$OUT/index-$n.json" >/dev/null || return 1
+    "$QBIN" bench index -m "$MODEL" --threads "$THREADS" --synthetic "$n" --words "$INDEX_WORDS" --json "$OUT/index-$n.json" >/dev/null || return 1
     files+=("$OUT/index-$n.json")
   done
   # One file: {"bench": "index", "runs": [one quarry bench index result per size]}.
