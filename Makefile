@@ -77,6 +77,8 @@ fuzz: native
 	$(GO) test -run XXX -fuzz FuzzParseFilter -fuzztime $(FUZZTIME) ./engine/meta/
 	$(GO) test -run XXX -fuzz FuzzUnpickle -fuzztime $(FUZZTIME) ./engine/hf/
 	$(GO) test -run XXX -fuzz FuzzParseSegment -fuzztime $(FUZZTIME) ./engine/lexical/
+	$(GO) test -run XXX -fuzz 'FuzzParse$$' -fuzztime $(FUZZTIME) ./engine/sparse/
+	$(GO) test -run XXX -fuzz FuzzParseResealed -fuzztime $(FUZZTIME) ./engine/sparse/
 
 ## demo: set up and run the main job on a built-in default: index the Debian package descriptions
 ## of this machine (apt-cache dumpavail) with the real all-MiniLM-L6-v2, then search it
@@ -123,6 +125,11 @@ models: build
 ## parity: quarry vs sentence-transformers on the real model (torch venv in ~/.cache/quarry, ~6 GB)
 parity: models
 	scripts/parity/run.sh
+
+## parity-splade: SPLADE vs sentence-transformers' SparseEncoder on a random MiniLM-L6-shaped BertForMaskedLM
+## with the real vocabulary (weights, active dimensions, rankings, sparsity, throughput; docs/sparse.md)
+parity-splade: build
+	scripts/parity/splade.sh
 
 ## bench: benchmarks: Go benchmarks on the shape twin, then scripts/bench/all.sh (quarry vs
 ## sentence-transformers, numpy, faiss; index memory) with plots, published in docs/bench (an hour or more)
