@@ -11,7 +11,7 @@ import (
 	"github.com/quarry-search/quarry/engine/store"
 )
 
-// The inverted index file of one segment (FORMAT.md).
+// The inverted index file of one segment (docs/sparse.md).
 const (
 	fileMagic   = "QSPRSIDX"
 	footerMagic = "QSPE"
@@ -196,7 +196,7 @@ func ReadFile(path string) (*Segment, error) {
 
 // Parse verifies and decodes a file's bytes (path names it in errors): magic,
 // version, checksums of header, sections and footer, sizes, and every
-// structural rule of FORMAT.md.
+// structural rule of the format (docs/sparse.md).
 func Parse(path string, b []byte) (*Segment, error) {
 	if len(b) < headerSize+footerSize {
 		return nil, corrupt(path, "file", "%d bytes, shorter than header and footer (truncated)", len(b))

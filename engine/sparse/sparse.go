@@ -1,5 +1,5 @@
 // Package sparse holds quarry's SPLADE side: the sparse vector type, the
-// per-segment inverted index file (sparse-NNNNNN.qsp, FORMAT.md), exact
+// per-segment inverted index file (sparse-NNNNNN.qsp, docs/sparse.md), exact
 // dot-product top-k search over its postings with an allow bitset, and the
 // sparsity statistics sentence-transformers' SparseEncoder reports.
 //
