@@ -16,7 +16,7 @@ would be dense. To get SPLADE-like sparsity the MLM output bias (cls.predictions
 a negative constant plus noise (--bias-mean, --bias-std); the LayerNorm gains and every other bias
 are randomized too, so that no term of the computation is a no-op.
 
-Then: `quarry convert --sparse` (f32 and f16) of the saved SparseEncoder folder, `quarry embed --sparse`
+Then: `quarry convert --sparse` (f32, f16, q8_0) of the saved SparseEncoder folder, `quarry embed --sparse`
 of ~200 varied texts (those of scripts/parity/parity.py), and SparseEncoder.encode of the same texts.
 Compares max |weight difference|, active dimensions (same set per text), cosine of the sparse vectors,
 top-10 tokens per text and top-10 retrieval rankings (every text against all others, dot product);
@@ -222,7 +222,7 @@ def main():
           f"random MiniLM-L6-shaped BertForMaskedLM (seed {args.seed}, MLM bias N({args.bias_mean}, {args.bias_std}^2))")
 
     ggufs = {}
-    for dtype in ("f32", "f16"):
+    for dtype in ("f32", "f16", "q8_0"):
         g = os.path.join(args.out, f"splade-{dtype}.gguf")
         if os.path.exists(g):
             os.remove(g)
