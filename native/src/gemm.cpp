@@ -191,6 +191,35 @@ void PackedLinear::run(const float *x, int64_t ldx, float *y, int64_t ldy, int64
     }
 }
 
+// Packed X: per K chunk (KC columns, the last one shorter) a region of T × kc
+// floats at T·k0, holding the rows in tiles of MR as pack_a lays them out
+// (tile r at r·kc).
+static_assert(kPackRows == MR, "kPackRows is the micro-kernel's tile height");
+
+void pack_rows(const float *x, int64_t ldx, int64_t T, int64_t K, int64_t r0, int64_t r1, float *dst) {
+    if (r0 >= r1) return;
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+        const int64_t kc = std::min(KC, K - k0);
+        pack_a(x, ldx, r0, r1 - r0, k0, kc, dst + T * k0 + r0 * kc);
+    }
+}
+
+void PackedLinear::run_packed(const float *xp, int64_t T, float *y, int64_t ldy, int64_t t0, int64_t t1) const {
+    const int64_t panels = N / NR;
+    for (int64_t k0 = 0; k0 < K; k0 += KC) {
+        const int64_t kc = std::min(KC, K - k0);
+        const float *chunk = xp + T * k0;
+        for (int64_t p = 0; p < panels; p++) {
+            const float *panel = w + p * K * NR + k0 * NR;
+            for (int64_t r = t0; r < t1; r += MR) {
+                const int64_t m = std::min(MR, T - r);
+                tile_rows(m, chunk + r * kc, panel, kc, b + p * NR, k0 == 0, gelu && k0 + kc == K,
+                          y + (r - t0) * ldy + p * NR, ldy);
+            }
+        }
+    }
+}
+
 void linear_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const PackedLinear *pl = (const PackedLinear *)userdata;
     const ggml_tensor *x = dst->src[0];

@@ -24,7 +24,19 @@ struct PackedLinear {
     void pack(const ggml_tensor *weight, const ggml_tensor *bias);
     // y[t, :] = x[t, :] · Wᵀ + b for token rows [t0, t1).
     void run(const float *x, int64_t ldx, float *y, int64_t ldy, int64_t t0, int64_t t1) const;
+    // The same over an X packed once by pack_rows (T rows of K = this->K):
+    // y[t − t0, :] for rows [t0, t1); t0 a multiple of kPackRows, t1 one too or T.
+    // For several PackedLinears over the same X (the SPLADE decoder's blocks).
+    void run_packed(const float *xp, int64_t T, float *y, int64_t ldy, int64_t t0, int64_t t1) const;
 };
+
+// Row granularity of pack_rows/run_packed (the micro-kernel's tile rows).
+constexpr int64_t kPackRows = 6;
+
+// Packs the tiles of rows [r0, r1) of X (T rows × K, row stride ldx; r0 a
+// multiple of kPackRows, r1 one too or T) into dst (T × K floats in all), the
+// layout run_packed reads.
+void pack_rows(const float *x, int64_t ldx, int64_t T, int64_t K, int64_t r0, int64_t r1, float *dst);
 
 // ggml custom op: dst [N, T] = Linear(src[0] [K, T]); userdata is the PackedLinear.
 void linear_op(ggml_tensor *dst, int ith, int nth, void *userdata);

@@ -490,7 +490,10 @@ ggml_tensor *build(quarry_model *m, ggml_context *ctx, ggml_cgraph *gf, const La
         else
             h = custom ? ggml_map_custom1(ctx, h, gelu_erf_op, GGML_N_TASKS_MAX, nullptr) : ggml_gelu_erf(ctx, h);
         h = custom ? add_norm(ctx, h, nullptr, &w.mlm_norm) : layer_norm(ctx, h, w.mlm_norm_w, w.mlm_norm_b, hp.eps);
-        ggml_tensor *args[1] = {h};
+        ggml_tensor *hargs[1] = {h};
+        ggml_tensor *hp_packed = ggml_custom_4d(ctx, GGML_TYPE_F32, h->ne[0], h->ne[1], 1, 1, hargs, 1, splade_pack_op,
+                                                GGML_N_TASKS_MAX, nullptr);
+        ggml_tensor *args[1] = {hp_packed};
         out = ggml_custom_4d(ctx, GGML_TYPE_F32, hp.n_vocab, B, 1, 1, args, 1, splade_pool_op, GGML_N_TASKS_MAX, lay.splade);
     } else if (pooling == QUARRY_POOLING_MEAN) {
         if (custom) {

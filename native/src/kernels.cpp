@@ -346,7 +346,8 @@ void gelu_erf_op(ggml_tensor *dst, const ggml_tensor *a, int ith, int nth, void 
 
 namespace {
 constexpr int64_t kDecoderBlock = 128;  // vocabulary rows per block: 128 x K floats stay in L2
-constexpr int64_t kDecoderRows = 96;    // token rows per GEMM call (a multiple of the 6-row tile)
+constexpr int64_t kDecoderRows = 96;    // token rows per GEMM call (a multiple of kPackRows)
+static_assert(kDecoderRows % kPackRows == 0, "decoder row chunks must start on packed tiles");
 
 float *alloc_floats(size_t n) {
     void *p = nullptr;
@@ -386,12 +387,21 @@ void pack_decoder(SparseDecoder &d, const ggml_tensor *tok_embd, const float *bi
     }
 }
 
+void splade_pack_op(ggml_tensor *dst, int ith, int nth, void *) {
+    const ggml_tensor *x = dst->src[0];
+    const int64_t K = x->ne[0], T = x->ne[1];
+    // Threads split the row tiles.
+    const int64_t tiles = (T + kPackRows - 1) / kPackRows, per = (tiles + nth - 1) / nth;
+    const int64_t r0 = std::min(T, ith * per * kPackRows), r1 = std::min(T, (ith + 1) * per * kPackRows);
+    pack_rows((const float *)x->data, x->nb[1] / sizeof(float), T, K, r0, r1, (float *)dst->data);
+}
+
 void splade_pool_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
     const SpladeArgs &a = *(const SpladeArgs *)userdata;
     const SparseDecoder &d = *a.dec;
-    const ggml_tensor *x = dst->src[0];
-    const int64_t ldx = x->nb[1] / sizeof(float), T = x->ne[1];
-    const float *X = (const float *)x->data;
+    const ggml_tensor *x = dst->src[0];  // packed by splade_pack_op
+    const int64_t T = x->ne[1];
+    const float *XP = (const float *)x->data;
     static thread_local std::vector<float> y;
     const int64_t nblk = (int64_t)d.blocks.size();
     auto out_row = [&](int64_t b) { return (float *)((char *)dst->data + b * dst->nb[1]); };
@@ -403,7 +413,7 @@ void splade_pool_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
         for (int64_t b = 0; b < a.B; b++) std::fill(out_row(b) + v0, out_row(b) + v0 + nv, -INFINITY);
         for (int64_t r0 = 0; r0 < T; r0 += kDecoderRows) {
             const int64_t rc = std::min(kDecoderRows, T - r0);
-            pl.run(X + r0 * ldx, ldx, y.data(), N, 0, rc);
+            pl.run_packed(XP, T, y.data(), N, r0, r0 + rc);
             for (int64_t r = 0; r < rc; r++) {
                 const int32_t sq = a.row_seq[r0 + r];
                 if (sq < 0) continue;

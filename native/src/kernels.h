@@ -81,10 +81,15 @@ struct SpladeArgs {
     int32_t activation = SPARSE_ACT_RELU;
 };
 
+// dst [K, T] = src[0] [K, T] packed for PackedLinear::run_packed (pack_rows),
+// once for all the decoder's vocabulary blocks. Threads split the rows.
+void splade_pack_op(ggml_tensor *dst, int ith, int nth, void *userdata);
+
 // dst[V, B] = for each sequence b and vocabulary entry v: act(max over the
 // sequence's rows t of (tok_embd[v] · src[0][t] + bias[v])), src[0] [K, T]
-// the MLM head's transformed hidden states. Fused: the logits are computed
-// for one block of vocabulary rows and up to 96 token rows at a time (rows of
+// the MLM head's transformed hidden states, packed once by splade_pack_op
+// (not again for each of the ~240 blocks). Fused: the logits are computed for
+// one block of vocabulary rows and up to 96 token rows at a time (rows of
 // consecutive sequences together, so short sequences still fill the GEMM's
 // tiles) and reduced into each sequence's running maximum at once, so the
 // V × T logit matrix never exists (act is monotonic, so it is applied to the
