@@ -169,8 +169,10 @@ func (b *progressBar) draw() {
 			eta = " ETA " + left.Round(time.Second).String()
 		}
 	}
-	fmt.Fprintf(b.w, "\r%s%d/%d records  %d docs  %.1f docs/s  %.1f passages/s  %d segments%s   ",
-		bar, done, p.TotalRecords, p.Docs, float64(p.Docs)/secs, float64(p.Passages)/secs, p.Segments, eta)
+	// Records advance when a segment commits; documents are counted as they
+	// are read (up to a segment ahead of the encoder), passages as encoded.
+	fmt.Fprintf(b.w, "\r%s%d/%d records committed  %d docs read  %.1f docs/s  %d passages encoded  %.1f passages/s  %d segments%s   ",
+		bar, done, p.TotalRecords, p.Docs, float64(p.Docs)/secs, p.Passages, float64(p.Passages)/secs, p.Segments, eta)
 	b.drawn = true
 }
 
