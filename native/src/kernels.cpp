@@ -419,7 +419,8 @@ void splade_pool_op(ggml_tensor *dst, int ith, int nth, void *userdata) {
                 if (sq < 0) continue;
                 float *o = out_row(sq) + v0;
                 const float *yr = y.data() + r * N;
-                for (int64_t j = 0; j < nv; j++) o[j] = yr[j] > o[j] ? yr[j] : o[j];
+                // A NaN logit sticks (x != x), so the caller reports it.
+                for (int64_t j = 0; j < nv; j++) o[j] = (yr[j] > o[j] || yr[j] != yr[j]) ? yr[j] : o[j];
             }
         }
         for (int64_t b = 0; b < a.B; b++) {
