@@ -214,7 +214,7 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 	}
 	st.Records = st.Resumed
 	tok := m.Tokenizer()
-	window, overlap := man.Chunking.Window, man.Chunking.Overlap
+	window, overlap, titled := man.Chunking.Window, man.Chunking.Overlap, man.Chunking.Title
 	nextOrd := man.NextDocOrd()
 	seen := map[string]bool{}
 	var p pending
@@ -271,7 +271,7 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 			continue
 		}
 		seen[doc.ID] = true
-		rec, lex, texts := prepare(tok, &doc, nextOrd, window, overlap)
+		rec, lex, texts := prepare(tok, &doc, nextOrd, window, overlap, titled)
 		p.docs = append(p.docs, rec)
 		p.lex = append(p.lex, lex)
 		p.texts = append(p.texts, texts...)
@@ -336,7 +336,19 @@ func precheck(ctx context.Context, opts AddOptions, from int64, ids map[string]u
 
 // prepare turns a document into its stored record, its BM25 entry and its
 // passage texts.
-func prepare(tok *tokenize.Tokenizer, doc *ingest.Document, ord uint32, window, overlap int) (store.DocRecord, lexical.Doc, []string) {
+func prepare(tok *tokenize.Tokenizer, doc *ingest.Document, ord uint32, window, overlap int, titled bool) (store.DocRecord, lexical.Doc, []string) {
+	prefix := ""
+	if titled && strings.TrimSpace(doc.Title) != "" {
+		// title + " " + passage: WordPiece tokens add up across the space, so
+		// the passage gets the window less the title's tokens (at least half
+		// of it; a longer title is cut by the encoder and counted).
+		prefix = strings.TrimSpace(doc.Title) + " "
+		tt := len(tok.Tokenize(prefix))
+		window = max(window/2, window-tt)
+		if overlap >= window {
+			overlap = window / 4
+		}
+	}
 	var ps []chunk.Passage
 	if doc.Passages != nil {
 		ps = chunk.SplitAll(tok, doc.Passages, window, overlap)
@@ -347,7 +359,7 @@ func prepare(tok *tokenize.Tokenizer, doc *ingest.Document, ord uint32, window, 
 	texts := make([]string, 0, len(ps))
 	for _, p := range ps {
 		rec.Passages = append(rec.Passages, store.PassageRecord{Text: p.Text, Start: p.Start, End: p.End})
-		texts = append(texts, p.Text)
+		texts = append(texts, prefix+p.Text)
 	}
 	if len(doc.Metadata) > 0 {
 		rec.Metadata, _ = json.Marshal(doc.Metadata)

@@ -44,6 +44,10 @@ type CreateOptions struct {
 	// Window and Overlap of passages in word pieces; 0 = the model's max
 	// tokens minus [CLS]/[SEP], and 32.
 	Window, Overlap int
+	// EmbedTitle embeds each passage as the document's title + " " +
+	// passage (BEIR's dense convention) instead of the passage alone; the
+	// title always goes to BM25. Recorded in the manifest (Chunking.Title).
+	EmbedTitle bool
 	// Analyzer of the BM25 index: "en" (default), "english" (Elasticsearch's
 	// stop words, for BEIR comparability), "standard".
 	Analyzer string
@@ -234,7 +238,7 @@ func Create(dir string, opts CreateOptions) (*Index, error) {
 		return nil, fmt.Errorf("create index: window %d and overlap %d: need window ≥ 8 and overlap < window", window, overlap)
 	}
 	man = &store.Manifest{
-		Model: identity(m, sha), DType: dt, Chunking: store.Chunking{Window: window, Overlap: overlap},
+		Model: identity(m, sha), DType: dt, Chunking: store.Chunking{Window: window, Overlap: overlap, Title: opts.EmbedTitle},
 		NextSegmentID: 1, Settings: map[string]string{"analyzer": an.Name()},
 	}
 	if dt == store.Int8 || dt == store.Binary {

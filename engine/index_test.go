@@ -390,3 +390,95 @@ func TestIndexErrors(t *testing.T) {
 		t.Fatalf("empty dir: %v", err)
 	}
 }
+
+// TestEmbedTitle: an index created with EmbedTitle embeds title + " " +
+// passage, so its dense ranking equals a brute force over those texts (and
+// not over the passages alone); the setting survives a reopen and an append.
+func TestEmbedTitle(t *testing.T) {
+	skipWithoutNative(t)
+	ctx := context.Background()
+	model := genModel(t, "tiny", "mean", "f32")
+	dir := filepath.Join(t.TempDir(), "ix")
+	ix, err := engine.Create(dir, engine.CreateOptions{Model: model, EmbedTitle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmp := t.TempDir()
+	if _, err := ix.Add(ctx, engine.AddOptions{Input: corpus(t, tmp, 40, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	ix.Close()
+	if ix, err = engine.Open(dir, engine.OpenOptions{Writable: true}); err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if !ix.Info().Chunking.Title {
+		t.Fatal("Chunking.Title not recorded")
+	}
+	if _, err := ix.Add(ctx, engine.AddOptions{Input: corpus(t, tmp, 20, 40)}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ix.Model()
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs, err := ix.Documents()
+	if err != nil || len(docs) != 60 {
+		t.Fatalf("%d documents, %v", len(docs), err)
+	}
+	query := "title 7 search engines rank documents"
+	qv, err := m.Embed(ctx, []string{query})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokMax := 0
+	brute := func(withTitle bool) map[string]float64 {
+		out := map[string]float64{}
+		for _, d := range docs {
+			var texts []string
+			for _, p := range d.Passages {
+				s := p.Text
+				if withTitle {
+					s = d.Title + " " + s
+				}
+				texts = append(texts, s)
+				tokMax = max(tokMax, len(m.Tokenizer().Tokenize(s)))
+			}
+			vs, err := m.Embed(ctx, texts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			best := math.Inf(-1)
+			for _, v := range vs {
+				var s float64
+				for j := range v {
+					s += float64(v[j]) * float64(qv[0][j])
+				}
+				best = math.Max(best, s)
+			}
+			out[d.ID] = best
+		}
+		return out
+	}
+	plain := brute(false)
+	titled := brute(true)
+	if tokMax > ix.Info().Chunking.Window {
+		t.Errorf("an embedded title + passage has %d word pieces, over the window %d", tokMax, ix.Info().Chunking.Window)
+	}
+	res, err := ix.Search(ctx, engine.Request{Text: query, K: 60})
+	if err != nil || len(res.Results) != 60 {
+		t.Fatalf("%v %d results", err, len(res.Results))
+	}
+	differs := 0
+	for _, r := range res.Results {
+		if math.Abs(r.Score-titled[r.ID]) > 1e-4 {
+			t.Errorf("%s: score %.6f, title + passage brute force %.6f", r.ID, r.Score, titled[r.ID])
+		}
+		if math.Abs(titled[r.ID]-plain[r.ID]) > 1e-3 {
+			differs++
+		}
+	}
+	if differs < 30 {
+		t.Errorf("only %d of 60 documents score differently with the title: the title is not embedded", differs)
+	}
+}

@@ -33,6 +33,7 @@ func indexCommand() *cli.Command {
 			&cli.IntFlag{Name: "batch", Value: 256, Usage: "passages per native encode call"},
 			&cli.IntFlag{Name: "segment-passages", Value: 8192, Usage: "passages per committed segment (resume interval, memory bound)"},
 			&cli.IntFlag{Name: "window", Usage: "passage length in word pieces (0 = the model's max tokens − 2)"},
+			&cli.BoolFlag{Name: "embed-title", Usage: "new index: embed each passage as title + \" \" + passage (BEIR's dense convention; the title always goes to BM25)"},
 			&cli.IntFlag{Name: "overlap", Usage: "overlap of consecutive passages in word pieces (0 = 32)"},
 			&cli.StringFlag{Name: "analyzer", Value: "en", Usage: "BM25 analyzer: en, english (Elasticsearch's stop words) or standard"},
 			&cli.StringFlag{Name: "id-field", Usage: "JSONL: field holding the document id (default _id, then id)"},
@@ -69,7 +70,7 @@ func runIndex(c *cli.Context) error {
 		if c.String("model") == "" {
 			return badInput("--model is required to create an index")
 		}
-		ix, err = engine.Create(dir, engine.CreateOptions{Model: c.String("model"), DType: c.String("dtype"), Window: c.Int("window"),
+		ix, err = engine.Create(dir, engine.CreateOptions{Model: c.String("model"), DType: c.String("dtype"), Window: c.Int("window"), EmbedTitle: c.Bool("embed-title"),
 			Overlap: c.Int("overlap"), Analyzer: c.String("analyzer"), ModelOptions: mo})
 	}
 	if err != nil {
@@ -277,7 +278,11 @@ func infoCommand() *cli.Command {
 			} else {
 				row("vectors", fmt.Sprintf("%s, %d-d (%s)", in.DType, in.Model.Dim, bytesPerVector(in)))
 			}
-			row("chunking", fmt.Sprintf("window %d, overlap %d word pieces", in.Chunking.Window, in.Chunking.Overlap))
+			chunking := fmt.Sprintf("window %d, overlap %d word pieces", in.Chunking.Window, in.Chunking.Overlap)
+			if in.Chunking.Title {
+				chunking += "; title + passage embedded"
+			}
+			row("chunking", chunking)
 			row("bm25", "analyzer "+in.Analyzer)
 			row("model", fmt.Sprintf("%s (sha256 %.16s…, %s pooling, normalize %v, max %d tokens)", in.Model.Path, in.Model.SHA256, in.Model.Pooling, in.Model.Normalize, in.Model.MaxTokens))
 			row("size", fmt.Sprintf("%.2f MB (%s)", float64(in.Bytes)/1e6, kinds(in.Files)))

@@ -157,6 +157,8 @@ type BEIRConfig struct {
 	// beyond the model's limit embeds each document whole, truncated as
 	// sentence-transformers truncates.
 	Window, Overlap int
+	// EmbedTitle: a new index embeds title + " " + passage (engine.CreateOptions).
+	EmbedTitle bool
 	// BM25 parameters; nil = lexical.BEIRParams() (BEIR's Elasticsearch
 	// multi_match best_fields baseline).
 	BM25 *lexical.Params
@@ -374,7 +376,7 @@ func openOrBuild(ctx context.Context, dir string, cfg *BEIRConfig, ds *Dataset, 
 		if an == "" {
 			an = lexical.AnalyzerElasticEnglish
 		}
-		if ix, err = engine.Create(dir, engine.CreateOptions{Model: cfg.Model, Analyzer: an, Window: cfg.Window, Overlap: cfg.Overlap, ModelOptions: cfg.ModelOptions}); err != nil {
+		if ix, err = engine.Create(dir, engine.CreateOptions{Model: cfg.Model, Analyzer: an, Window: cfg.Window, Overlap: cfg.Overlap, EmbedTitle: cfg.EmbedTitle, ModelOptions: cfg.ModelOptions}); err != nil {
 			return nil, err
 		}
 	}

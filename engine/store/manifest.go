@@ -112,6 +112,10 @@ func (m ModelIdentity) CheckCompatible(other ModelIdentity) error {
 type Chunking struct {
 	Window  int `json:"window"`
 	Overlap int `json:"overlap"`
+	// Title: each passage is embedded as title + " " + passage (BEIR's
+	// dense convention); the passages of a titled document are shortened
+	// by the title's length (to at least half the window).
+	Title bool `json:"title,omitempty"`
 }
 
 // Segment is one committed batch: documents with ordinals in
