@@ -219,8 +219,14 @@ func (m *Model) EmbedWithStats(ctx context.Context, texts []string) ([][]float32
 	if m.SparseEncoder() {
 		return nil, Stats{}, fmt.Errorf("embed: %s is a sparse encoder (SPLADE): use Sparse", m.path)
 	}
+	return encodeChunks(ctx, m, texts, "embed", m.EmbedEncodings)
+}
+
+// encodeChunks tokenizes texts and runs enc on chunks of m.chunk of them,
+// counting tokens and truncations; what names the operation in errors.
+func encodeChunks[T any](ctx context.Context, m *Model, texts []string, what string, enc func([]tokenize.Encoding) ([]T, error)) ([]T, Stats, error) {
 	st := Stats{Inputs: len(texts)}
-	out := make([][]float32, 0, len(texts))
+	out := make([]T, 0, len(texts))
 	encs := make([]tokenize.Encoding, 0, m.chunk)
 	for lo := 0; lo < len(texts); lo += m.chunk {
 		if err := ctx.Err(); err != nil {
@@ -236,9 +242,9 @@ func (m *Model) EmbedWithStats(ctx context.Context, texts []string) ([][]float32
 			st.Tokens += len(e.IDs)
 			encs = append(encs, e)
 		}
-		vecs, err := m.EmbedEncodings(encs)
+		vecs, err := enc(encs)
 		if err != nil {
-			return nil, st, fmt.Errorf("embed texts %d..%d: %w", lo, hi-1, err)
+			return nil, st, fmt.Errorf("%s texts %d..%d: %w", what, lo, hi-1, err)
 		}
 		out = append(out, vecs...)
 	}
@@ -268,30 +274,7 @@ func (m *Model) SparseWithStats(ctx context.Context, texts []string) ([]SparseVe
 	if !m.SparseEncoder() {
 		return nil, Stats{}, fmt.Errorf("sparse: %s is a %s (pooling %s), not a sparse encoder: sparse vectors need a SPLADE model: %w", m.path, m.info.Kind, m.info.Pooling, ErrModelKind)
 	}
-	st := Stats{Inputs: len(texts)}
-	out := make([]SparseVec, 0, len(texts))
-	encs := make([]tokenize.Encoding, 0, m.chunk)
-	for lo := 0; lo < len(texts); lo += m.chunk {
-		if err := ctx.Err(); err != nil {
-			return nil, st, err
-		}
-		hi := min(lo+m.chunk, len(texts))
-		encs = encs[:0]
-		for _, t := range texts[lo:hi] {
-			e := m.tok.Encode(t, m.maxLen)
-			if e.Truncated {
-				st.Truncated++
-			}
-			st.Tokens += len(e.IDs)
-			encs = append(encs, e)
-		}
-		vecs, err := m.SparseEncodings(encs)
-		if err != nil {
-			return nil, st, fmt.Errorf("sparse texts %d..%d: %w", lo, hi-1, err)
-		}
-		out = append(out, vecs...)
-	}
-	return out, st, nil
+	return encodeChunks(ctx, m, texts, "sparse", m.SparseEncodings)
 }
 
 // SparseEncodings computes the sparse vectors of already tokenized inputs.
