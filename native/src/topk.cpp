@@ -223,41 +223,26 @@ inline void store_sums_i(const __m256i *acc, int32_t *out) {
                          hsum4i(acc[b], acc[std::min(b + 1, RN - 1)], acc[std::min(b + 2, RN - 1)], acc[std::min(b + 3, RN - 1)]));
 }
 
-// out[a*ld + b] = q[a] · rows[b] over d floats (d % 8 == 0).
-template <int QN, int RN>
-inline void f32_tile(const float *const *q, const char *const *rows, int64_t d, float *out, int64_t ld) {
-    __m256 acc[QN][RN];
-    for (int a = 0; a < QN; a++)
-        for (int b = 0; b < RN; b++) acc[a][b] = _mm256_setzero_ps();
-    const float *r[RN];
-    for (int b = 0; b < RN; b++) r[b] = (const float *)rows[b];
-    for (int64_t j = 0; j < d; j += 8) {
-        __m256 qv[QN];
-        for (int a = 0; a < QN; a++) qv[a] = _mm256_loadu_ps(q[a] + j);
-        for (int b = 0; b < RN; b++) {
-            const __m256 xv = _mm256_loadu_ps(r[b] + j);
-            for (int a = 0; a < QN; a++) acc[a][b] = _mm256_fmadd_ps(qv[a], xv, acc[a][b]);
-        }
-    }
-    float tmp[QN][(RN + 3) / 4 * 4];
-    for (int a = 0; a < QN; a++) store_sums<RN>(acc[a], tmp[a]);
-    for (int a = 0; a < QN; a++)
-        for (int b = 0; b < RN; b++) out[a * ld + b] = tmp[a][b];
+// Eight elements of a row from element j on, as floats: f32 rows as they
+// are, f16 rows widened.
+template <bool F16>
+inline __m256 load_row8(const char *row, int64_t j) {
+    if (F16) return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)row + j)));
+    return _mm256_loadu_ps((const float *)row + j);
 }
 
-// The same over f16 rows, widened on the fly.
-template <int QN, int RN>
-inline void f16_tile(const float *const *q, const char *const *rows, int64_t d, float *out, int64_t ld) {
+// out[a*ld + b] = q[a] · rows[b] over d elements (d % 8 == 0) of f32 rows,
+// or of f16 rows widened on the fly (F16).
+template <bool F16, int QN, int RN>
+inline void float_tile(const float *const *q, const char *const *rows, int64_t d, float *out, int64_t ld) {
     __m256 acc[QN][RN];
     for (int a = 0; a < QN; a++)
         for (int b = 0; b < RN; b++) acc[a][b] = _mm256_setzero_ps();
-    const uint16_t *r[RN];
-    for (int b = 0; b < RN; b++) r[b] = (const uint16_t *)rows[b];
     for (int64_t j = 0; j < d; j += 8) {
         __m256 qv[QN];
         for (int a = 0; a < QN; a++) qv[a] = _mm256_loadu_ps(q[a] + j);
         for (int b = 0; b < RN; b++) {
-            const __m256 xv = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(r[b] + j)));
+            const __m256 xv = load_row8<F16>(rows[b], j);
             for (int a = 0; a < QN; a++) acc[a][b] = _mm256_fmadd_ps(qv[a], xv, acc[a][b]);
         }
     }
@@ -481,12 +466,7 @@ class Scanner {
     void float_tiles(int32_t q0, const char *const *rows, int n) {
         const float *q[QN];
         for (int a = 0; a < QN; a++) q[a] = S_.q + (int64_t)(q0 + a) * S_.dim;
-        for (int i = 0; i < n; i += RN) {
-            if (F16)
-                f16_tile<QN, RN>(q, rows + i, S_.dim, sc_.p + i, ld_);
-            else
-                f32_tile<QN, RN>(q, rows + i, S_.dim, sc_.p + i, ld_);
-        }
+        for (int i = 0; i < n; i += RN) float_tile<F16, QN, RN>(q, rows + i, S_.dim, sc_.p + i, ld_);
         for (int a = 0; a < QN; a++) filter(q0 + a, sc_.p + a * ld_, n);
     }
     template <bool F16>
