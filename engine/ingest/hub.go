@@ -60,10 +60,10 @@ func openHub(dir string, opts Options) (_ *hubSource, err error) {
 		}
 	}()
 	fp := newFingerprint(FormatHub, opts)
-	if s.models, err = openRegular(s.modelsPath, fp); err != nil {
+	if s.models, err = openRegular(s.modelsPath, fp, ""); err != nil {
 		return nil, err
 	}
-	if s.passages, err = openRegular(s.passagesPath, fp); err != nil {
+	if s.passages, err = openRegular(s.passagesPath, fp, ""); err != nil {
 		return nil, err
 	}
 	s.fp = fp.sum()
@@ -84,7 +84,9 @@ func openHub(dir string, opts Options) (_ *hubSource, err error) {
 	return s, nil
 }
 
-func openRegular(path string, fp *fingerprint) (*os.File, error) {
+// openRegular opens the regular file path and adds it to fp; kind, when
+// set, names what a directory was expected to be ("JSONL file").
+func openRegular(path string, fp *fingerprint, kind string) (*os.File, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -96,6 +98,9 @@ func openRegular(path string, fp *fingerprint) (*os.File, error) {
 	}
 	if st.IsDir() {
 		f.Close()
+		if kind != "" {
+			return nil, fmt.Errorf("%s is a directory, not a %s", path, kind)
+		}
 		return nil, fmt.Errorf("%s is a directory", path)
 	}
 	if err := fp.addFile(path, f, st); err != nil {

@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"encoding/json"
-	"fmt"
 	"hash/maphash"
 	"io"
 	"os"
@@ -25,26 +24,13 @@ type jsonlSource struct {
 }
 
 func openJSONL(path string, opts Options, beir bool) (*jsonlSource, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	if st.IsDir() {
-		f.Close()
-		return nil, fmt.Errorf("%s is a directory, not a JSONL file", path)
-	}
 	format := FormatJSONL
 	if beir {
 		format = FormatBEIR
 	}
 	fp := newFingerprint(format, opts)
-	if err := fp.addFile(path, f, st); err != nil {
-		f.Close()
+	f, err := openRegular(path, fp, "JSONL file")
+	if err != nil {
 		return nil, err
 	}
 	s := newJSONLSource(f, path, opts, beir)
