@@ -49,8 +49,15 @@ func English() Analyzer {
 	stopWords := analysis.NewTokenMap()
 	// LoadBytes only fails on a reader error, which a bytes.Reader never has.
 	_ = stopWords.LoadBytes(en.EnglishStopWords)
+	return englishChain(AnalyzerEnglish, stopWords)
+}
+
+// englishChain is the English analysis both English analyzers share:
+// Unicode tokens, possessives removed, lowercase, stopWords dropped, Porter
+// stems.
+func englishChain(name string, stopWords analysis.TokenMap) Analyzer {
 	return Analyzer{
-		name: AnalyzerEnglish,
+		name: name,
 		a: &analysis.DefaultAnalyzer{
 			Tokenizer: unicode.NewUnicodeTokenizer(),
 			TokenFilters: []analysis.TokenFilter{
@@ -74,18 +81,7 @@ func ElasticEnglish() Analyzer {
 	for _, w := range strings.Fields(luceneEnglishStopWords) {
 		stopWords.AddToken(w)
 	}
-	return Analyzer{
-		name: AnalyzerElasticEnglish,
-		a: &analysis.DefaultAnalyzer{
-			Tokenizer: unicode.NewUnicodeTokenizer(),
-			TokenFilters: []analysis.TokenFilter{
-				en.NewPossessiveFilter(),
-				lowercase.NewLowerCaseFilter(),
-				stop.NewStopTokensFilter(stopWords),
-				porter.NewPorterStemmer(),
-			},
-		},
-	}
+	return englishChain(AnalyzerElasticEnglish, stopWords)
 }
 
 // Standard returns the AnalyzerStandard analyzer.
