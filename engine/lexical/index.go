@@ -99,6 +99,10 @@ type Index struct {
 	stats segStats
 	maxN  uint32
 	pool  sync.Pool // *scratch
+	// del is the bitmap of deleted ordinals of a WithDeleted view (deleted
+	// of them); stats then exclude them.
+	del     []uint64
+	deleted int
 }
 
 // termEntry is a term's global document frequencies and where its postings
@@ -225,7 +229,7 @@ func idf(n, df uint64) float64 {
 func (ix *Index) IDF(term string) float64 {
 	var df uint64
 	if e := ix.terms[term]; e != nil {
-		df = e.df[fAny]
+		df = ix.liveDF(e)[fAny]
 	}
 	return idf(ix.stats.docCount[fAny], df)
 }
@@ -338,20 +342,24 @@ func (ix *Index) queryTerms(query string, p Params) []queryTerm {
 	if p.K1Plus1 {
 		scale = p.K1 + 1
 	}
-	qts := make([]queryTerm, len(names))
-	for i, t := range names {
+	qts := make([]queryTerm, 0, len(names))
+	for _, t := range names {
 		e := ix.terms[t]
+		df := ix.liveDF(e)
+		if df[fAny] == 0 {
+			continue // only deleted documents have the term
+		}
 		qt := queryTerm{e: e, qtf: float64(counts[t])}
 		if p.Fields == Combined {
-			qt.w[0] = qt.qtf * idf(ix.stats.docCount[fAny], e.df[fAny]) * scale
+			qt.w[0] = qt.qtf * idf(ix.stats.docCount[fAny], df[fAny]) * scale
 		} else {
 			for f := range 2 {
-				if e.df[f] > 0 {
-					qt.w[f] = qt.qtf * idf(ix.stats.docCount[f], e.df[f]) * scale
+				if df[f] > 0 {
+					qt.w[f] = qt.qtf * idf(ix.stats.docCount[f], df[f]) * scale
 				}
 			}
 		}
-		qts[i] = qt
+		qts = append(qts, qt)
 	}
 	return qts
 }
@@ -375,6 +383,9 @@ func (ix *Index) accumulate(s *segment, t *segTerm, qt queryTerm, mode FieldMode
 		}
 		tfText := code >> 1
 		ord += int64(delta)
+		if ix.deleted > 0 && ix.isDeleted(uint64(ord)) {
+			continue
+		}
 		if allowed != nil {
 			w := uint64(ord) >> 6
 			if w >= uint64(len(allowed)) || allowed[w]&(1<<(uint64(ord)&63)) == 0 {
