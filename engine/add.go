@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/quarry-search/quarry/engine/chunk"
+	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/engine/ingest"
 	"github.com/quarry-search/quarry/engine/lexical"
 	"github.com/quarry-search/quarry/engine/sparse"
@@ -42,7 +43,8 @@ type AddOptions struct {
 
 // Progress reports an Add in flight.
 type Progress struct {
-	Records      int64 // input records consumed (including resumed and bad ones)
+	Records      int64 // input records consumed so far (including resumed and bad ones)
+	Committed    int64 // input records committed (the resume point, including resumed ones)
 	TotalRecords int64 // input records in all (0 if unknown)
 	Resumed      int64 // records skipped because an earlier run committed them
 	Docs         int64 // documents added in this run
@@ -63,9 +65,6 @@ type AddStats struct {
 	EncodeSeconds float64             // time spent in the encoder
 	// Sparse: sparsity of the passages encoded in this run (SPLADE indexes).
 	Sparse *sparse.Stats
-	// Err is a failure to reload the searchable state after the run (the
-	// commits themselves succeeded).
-	Err error
 }
 
 // BadInputError is returned when the input has bad records and
@@ -107,23 +106,26 @@ type pending struct {
 func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
+	if ix.closed.Load() {
+		return nil, ErrClosed
+	}
 	if ix.lock == nil {
-		return nil, errors.New("add: the index is not open for writing")
+		return nil, fmt.Errorf("add: %w", ErrReadOnly)
 	}
-	if err := ix.checkOpen(); err != nil {
-		return nil, err
+	if opts.SegmentPassages < 0 || opts.Batch < 0 {
+		return nil, errs.New(errs.BadInput, "add: segment passages %d and batch %d must not be negative", opts.SegmentPassages, opts.Batch)
 	}
-	if opts.SegmentPassages <= 0 {
+	if opts.SegmentPassages == 0 {
 		opts.SegmentPassages = 8192
 	}
-	if opts.Batch <= 0 {
+	if opts.Batch == 0 {
 		opts.Batch = 256
 	}
-	m, err := ix.Model()
+	enc, err := ix.Encoder()
 	if err != nil {
 		return nil, err
 	}
-	_, ids, err := ix.metaTable()
+	ids, err := ix.idMap()
 	if err != nil {
 		return nil, err
 	}
@@ -139,7 +141,7 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 	}
 	r, err := ingest.Open(opts.Input, iop)
 	if err != nil {
-		return nil, err
+		return nil, errs.Mark(errs.BadInput, err)
 	}
 	defer r.Close()
 	abs, _ := filepath.Abs(opts.Input)
@@ -147,15 +149,13 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 	st := &AddStats{}
 	start := time.Now()
 
-	ix.mu.RLock()
-	man := cloneManifest(ix.man)
-	ix.mu.RUnlock()
+	man := cloneManifest(ix.manifest())
 	inIdx := -1
 	for i, in := range man.Inputs {
 		if in.Fingerprint == fp {
 			inIdx = i
 		} else if in.Path == abs && !in.Done {
-			return nil, fmt.Errorf("add %s: the input changed since an interrupted run indexed %d of its records (fingerprint differs); restore it to resume, or delete the index and start over", opts.Input, in.Records)
+			return nil, errs.New(errs.Conflict, "add %s: the input changed since an interrupted run indexed %d of its records (fingerprint differs); restore it to resume, or delete the index and start over", opts.Input, in.Records)
 		}
 	}
 	if inIdx >= 0 && man.Inputs[inIdx].Done {
@@ -173,14 +173,7 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 		inIdx = len(man.Inputs) - 1
 	}
 	st.Resumed = man.Inputs[inIdx].Records
-	committed := false
-	defer func() {
-		if committed {
-			if err := ix.refresh(); err != nil && st.Err == nil {
-				st.Err = err
-			}
-		}
-	}()
+	st.Committed = st.Resumed
 
 	report := func() {
 		st.Elapsed = time.Since(start)
@@ -213,7 +206,7 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 		return nil, fmt.Errorf("add %s: resume after record %d: %w", opts.Input, st.Resumed, err)
 	}
 	st.Records = st.Resumed
-	tok := m.Tokenizer()
+	tok := enc.Tokenizer()
 	window, overlap, titled := man.Chunking.Window, man.Chunking.Overlap, man.Chunking.Title
 	nextOrd := man.NextDocOrd()
 	seen := map[string]bool{}
@@ -221,26 +214,24 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 	flush := func(records int64, done bool) error {
 		if p.passages == 0 && len(p.docs) == 0 {
 			man.Inputs[inIdx].Records, man.Inputs[inIdx].Done = records, done
-			if !done {
-				return nil
+			if !done || ix.pending != nil {
+				return nil // nothing to commit (a new index stays uncreated)
 			}
-			committed = true
-			return ix.commit(man)
+			return ix.commit(man, true)
 		}
-		if err := ix.writeSegment(ctx, m, man, &p, st, opts, report); err != nil {
+		if err := ix.writeSegment(ctx, enc, man, &p, st, opts, report); err != nil {
 			return err
 		}
 		man.Inputs[inIdx].Records, man.Inputs[inIdx].Done = records, done
-		if err := ix.commit(man); err != nil {
+		if err := ix.commit(man, true); err != nil {
 			return err
 		}
-		committed = true
 		for _, d := range p.docs {
 			ids[d.ID] = d.Ord
 		}
 		st.Segments++
 		p = pending{}
-		st.Records = records
+		st.Committed = records
 		report()
 		return nil
 	}
@@ -252,6 +243,7 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 		if err == io.EOF {
 			break
 		}
+		st.Records = r.Records()
 		var bad *ingest.BadRecord
 		if errors.As(err, &bad) {
 			if !opts.Ingest.SkipBad {
@@ -260,7 +252,7 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 			continue // counted by OnBad
 		}
 		if err != nil {
-			return st, fmt.Errorf("add %s: %w", opts.Input, err)
+			return st, errs.Mark(errs.BadInput, fmt.Errorf("add %s: %w", opts.Input, err))
 		}
 		if _, dup := ids[doc.ID]; dup || seen[doc.ID] {
 			b := &ingest.BadRecord{File: doc.Source, Field: "id", Msg: fmt.Sprintf("duplicate id %q: the index already holds it", doc.ID)}
@@ -305,7 +297,7 @@ func precheck(ctx context.Context, opts AddOptions, from int64, ids map[string]u
 	iop.OnBad = func(b *ingest.BadRecord) { bad = append(bad, b) }
 	r, err := ingest.Open(opts.Input, iop)
 	if err != nil {
-		return 0, nil, err
+		return 0, nil, errs.Mark(errs.BadInput, err)
 	}
 	defer r.Close()
 	if err := r.Skip(from); err != nil {
@@ -325,7 +317,7 @@ func precheck(ctx context.Context, opts AddOptions, from int64, ids map[string]u
 			continue
 		}
 		if err != nil {
-			return 0, nil, fmt.Errorf("read %s: %w", opts.Input, err)
+			return 0, nil, errs.Mark(errs.BadInput, fmt.Errorf("read %s: %w", opts.Input, err))
 		}
 		if _, dup := ids[doc.ID]; dup {
 			bad = append(bad, &ingest.BadRecord{File: doc.Source, Field: "id", Msg: fmt.Sprintf("duplicate id %q: the index already holds it", doc.ID)})
@@ -369,9 +361,10 @@ func prepare(tok *tokenize.Tokenizer, doc *ingest.Document, ord uint32, window, 
 
 // writeSegment encodes the pending passages and writes the segment's files,
 // then adds the segment to man (not yet committed).
-func (ix *Index) writeSegment(ctx context.Context, m *Model, man *store.Manifest, p *pending, st *AddStats, opts AddOptions, report func()) error {
-	prompt := m.Config().DocumentPrompt
-	dim := m.Dim()
+func (ix *Index) writeSegment(ctx context.Context, enc Encoder, man *store.Manifest, p *pending, st *AddStats, opts AddOptions, report func()) error {
+	info := enc.Info()
+	prompt := info.DocumentPrompt
+	dim := info.Dim
 	isSparse := man.Settings["sparse"] != ""
 	var svecs []sparse.Vec
 	if isSparse {
@@ -386,7 +379,7 @@ func (ix *Index) writeSegment(ctx context.Context, m *Model, man *store.Manifest
 		hi := min(lo+opts.Batch, len(p.texts))
 		encs = encs[:0]
 		for _, t := range p.texts[lo:hi] {
-			e := m.Tokenizer().Encode(prompt+t, m.MaxTokens())
+			e := enc.Tokenizer().Encode(prompt+t, info.MaxTokens)
 			if e.Truncated {
 				st.Truncated++
 			}
@@ -398,14 +391,14 @@ func (ix *Index) writeSegment(ctx context.Context, m *Model, man *store.Manifest
 		var err error
 		if isSparse {
 			var sv []sparse.Vec
-			if sv, err = m.SparseEncodings(encs); err == nil {
+			if sv, err = enc.SparseEncodings(encs); err == nil {
 				svecs = append(svecs, sv...)
 				for _, x := range sv {
 					v = append(v, []float32{float32(x.Norm())})
 				}
 			}
 		} else {
-			v, err = m.EmbedEncodings(encs)
+			v, err = enc.EmbedEncodings(encs)
 		}
 		if err != nil {
 			return fmt.Errorf("encode passages: %w", err)
@@ -456,7 +449,7 @@ func (ix *Index) writeSegment(ctx context.Context, m *Model, man *store.Manifest
 	}
 	if len(p.lex) > 0 {
 		lexPath := filepath.Join(ix.dir, lexical.SegmentFileName(id))
-		info, err := lexical.BuildSegment(ctx, lexPath, p.lex, ix.an)
+		info, err := lexical.BuildSegment(ctx, lexPath, p.lex, ix.analyzer())
 		if err != nil {
 			return err
 		}
@@ -467,9 +460,11 @@ func (ix *Index) writeSegment(ctx context.Context, m *Model, man *store.Manifest
 	return nil
 }
 
-// commit writes man as the next generation. The searchable state (segments,
-// BM25, metadata) is reloaded by refresh, once a whole Add or Delete is done.
-func (ix *Index) commit(man *store.Manifest) error {
+// commit writes man as the next generation and publishes its snapshot
+// (segments already loaded are shared, new ones read). appended says that
+// man only added segments (or tombstones) to the current generation, so
+// its metadata table can be extended instead of rebuilt.
+func (ix *Index) commit(man *store.Manifest, appended bool) error {
 	if err := ix.compactSparse(man); err != nil {
 		return err
 	}
@@ -477,24 +472,42 @@ func (ix *Index) commit(man *store.Manifest) error {
 	if err := store.Commit(ix.dir, man); err != nil {
 		return err
 	}
-	ix.mu.Lock()
-	ix.man = cloneManifest(man)
-	ix.mu.Unlock()
+	ix.pending = nil
+	cur := ix.cur.Load()
+	snap, err := newSnapshot(ix.dir, cloneManifest(man), cur, &appended)
+	if err != nil {
+		return fmt.Errorf("committed generation %d but could not load it: %w", man.Generation, err)
+	}
+	ix.publish(snap)
 	return nil
 }
 
-// refresh reloads the searchable state from the current manifest.
-func (ix *Index) refresh() error {
-	ix.mu.RLock()
-	man := cloneManifest(ix.man)
-	ix.mu.RUnlock()
-	if err := ix.load(man); err != nil {
-		return err
+// manifest is the current generation's manifest (not to be modified).
+func (ix *Index) manifest() *store.Manifest { return ix.cur.Load().man }
+
+// analyzer is the index's BM25 analyzer.
+func (ix *Index) analyzer() lexical.Analyzer { return ix.cur.Load().an }
+
+// idMap is the writer's map of live document IDs to ordinals, built from the
+// doc stores on first use. The caller holds ix.wmu.
+func (ix *Index) idMap() (map[string]uint32, error) {
+	if ix.ids != nil {
+		return ix.ids, nil
 	}
-	ix.mu.Lock()
-	ix.meta = &metaState{}
-	ix.mu.Unlock()
-	return nil
+	s := ix.cur.Load()
+	ids := map[string]uint32{}
+	for _, seg := range s.segs {
+		for rec, err := range seg.docs.All() {
+			if err != nil {
+				return nil, err
+			}
+			if s.live.Has(rec.Ord) {
+				ids[rec.ID] = rec.Ord
+			}
+		}
+	}
+	ix.ids = ids
+	return ids, nil
 }
 
 func cloneManifest(m *store.Manifest) *store.Manifest {
@@ -523,9 +536,7 @@ func (ix *Index) compactSparse(man *store.Manifest) error {
 	if len(missing) == 0 {
 		return nil
 	}
-	ix.mu.RLock()
-	old := cloneManifest(ix.man)
-	ix.mu.RUnlock()
+	old := ix.manifest()
 	var tomb store.Tombstones
 	if old.Tombstones != nil {
 		var err error

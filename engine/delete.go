@@ -2,7 +2,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -16,10 +15,13 @@ import (
 func (ix *Index) Delete(ctx context.Context, ids []string) (int, []string, error) {
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
-	if ix.lock == nil {
-		return 0, nil, errors.New("delete: the index is not open for writing")
+	if ix.closed.Load() {
+		return 0, nil, ErrClosed
 	}
-	_, known, err := ix.metaTable()
+	if ix.lock == nil {
+		return 0, nil, fmt.Errorf("delete: %w", ErrReadOnly)
+	}
+	known, err := ix.idMap()
 	if err != nil {
 		return 0, nil, err
 	}
@@ -41,21 +43,20 @@ func (ix *Index) Delete(ctx context.Context, ids []string) (int, []string, error
 	if len(ords) == 0 {
 		return 0, missing, nil
 	}
-	ix.mu.RLock()
-	man := cloneManifest(ix.man)
-	tomb := ix.tomb.Add(ords...)
-	ix.mu.RUnlock()
+	cur := ix.cur.Load()
+	man := cloneManifest(cur.man)
+	tomb := cur.tomb.Add(ords...)
 	ref, err := store.WriteTombstones(filepath.Join(ix.dir, store.TombstonesFileName(man.Generation+1)), tomb)
 	if err != nil {
 		return 0, missing, err
 	}
 	man.Tombstones = &ref
 	man.Counts.Deleted = int64(tomb.Len())
-	if err := ix.commit(man); err != nil {
+	if err := ix.commit(man, true); err != nil {
 		return 0, missing, err
 	}
-	if err := ix.refresh(); err != nil {
-		return len(ords), missing, err
+	for _, id := range ids {
+		delete(known, id)
 	}
 	return len(ords), missing, ctx.Err()
 }
@@ -73,14 +74,16 @@ type CompactStats struct {
 func (ix *Index) Compact(ctx context.Context) (*CompactStats, error) {
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
-	if ix.lock == nil {
-		return nil, errors.New("compact: the index is not open for writing")
+	if ix.closed.Load() {
+		return nil, ErrClosed
 	}
-	ix.mu.RLock()
-	man := cloneManifest(ix.man)
-	tomb := ix.tomb
-	an := ix.an
-	ix.mu.RUnlock()
+	if ix.lock == nil {
+		return nil, fmt.Errorf("compact: %w", ErrReadOnly)
+	}
+	cur := ix.cur.Load()
+	man := cloneManifest(cur.man)
+	tomb := cur.tomb
+	an := cur.an
 	st := &CompactStats{Dropped: int64(tomb.Len())}
 	if tomb.Len() == 0 {
 		st.Segments = len(man.Segments)
@@ -141,15 +144,10 @@ func (ix *Index) Compact(ctx context.Context) (*CompactStats, error) {
 	man.NextSegmentID = next
 	man.Tombstones = nil
 	man.Counts.Deleted = 0
-	ix.mu.Lock()
-	ix.tomb = store.Tombstones{}
-	ix.mu.Unlock()
-	if err := ix.commit(man); err != nil {
+	if err := ix.commit(man, false); err != nil {
 		return nil, err
 	}
-	if err := ix.refresh(); err != nil {
-		return nil, err
-	}
+	ix.ids = nil // ordinals were renumbered
 	gc, err := store.GC(ix.dir, man)
 	if err != nil {
 		return nil, err

@@ -55,7 +55,7 @@ func corpus(t testing.TB, dir string, n int, from int) string {
 func newIndex(t *testing.T, model, dtype string) (string, *engine.Index) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "ix")
-	ix, err := engine.Create(dir, engine.CreateOptions{Model: model, DType: dtype})
+	ix, err := engine.Create(dir, engine.CreateOptions{Model: model, DType: dtype, EmbedTitle: new(bool)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,11 +395,12 @@ func TestIndexErrors(t *testing.T) {
 // passage, so its dense ranking equals a brute force over those texts (and
 // not over the passages alone); the setting survives a reopen and an append.
 func TestEmbedTitle(t *testing.T) {
+	yes := true
 	skipWithoutNative(t)
 	ctx := context.Background()
 	model := genModel(t, "tiny", "mean", "f32")
 	dir := filepath.Join(t.TempDir(), "ix")
-	ix, err := engine.Create(dir, engine.CreateOptions{Model: model, EmbedTitle: true})
+	ix, err := engine.Create(dir, engine.CreateOptions{Model: model, EmbedTitle: &yes})
 	if err != nil {
 		t.Fatal(err)
 	}

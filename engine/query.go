@@ -3,17 +3,19 @@ package engine
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/quarry-search/quarry/engine/encoder"
+	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/engine/fusion"
 	"github.com/quarry-search/quarry/engine/lexical"
 	"github.com/quarry-search/quarry/engine/meta"
 	"github.com/quarry-search/quarry/engine/search"
 	"github.com/quarry-search/quarry/engine/sparse"
+	"github.com/quarry-search/quarry/engine/tokenize"
 )
 
 // Mode is how candidates are retrieved.
@@ -27,21 +29,29 @@ const (
 	ModeSparse Mode = "sparse" // SPLADE: exact dot-product top-k over the postings (indexes built with a SPLADE model)
 )
 
+// Fusion methods of hybrid mode.
+const (
+	FusionRRF      = "rrf"      // reciprocal rank fusion, k = 60
+	FusionWeighted = "weighted" // Alpha · dense + (1 − Alpha) · bm25 after min-max normalization
+)
+
 // Request is one search.
 type Request struct {
 	ID   string // returned as Response.QueryID
 	Text string
 	K    int  // results; 0 = 10
 	Mode Mode // "" = dense
-	// Fusion of hybrid mode: "rrf" (default, k = 60) or "weighted" (Alpha ·
-	// dense + (1 − Alpha) · bm25 after min-max normalization; Alpha 0 = 0.5).
+	// Fusion of hybrid mode: FusionRRF (default) or FusionWeighted.
 	Fusion string
-	Alpha  float64
+	// Alpha is the dense weight of weighted fusion, in [0, 1]: 1 is dense
+	// only, 0 is BM25 only; nil = 0.5.
+	Alpha *float64
 	// Filters restrict results to documents whose metadata match all of them
 	// ("pipeline_tag=text-classification", "likes>=100"); applied before top-k.
 	Filters []string
 	// Sort orders the Pool most relevant results by a metadata field
-	// ("likes:desc"); the first K are returned.
+	// ("likes:desc"); the first K are returned. A field no document has is
+	// an error.
 	Sort string
 	// Pool is how many relevant results are fused, reranked or sorted; 0 =
 	// max(K, 100).
@@ -52,7 +62,8 @@ type Request struct {
 	// Rerank, when set, reorders the best candidates with a cross-encoder
 	// over each document's best passage.
 	Rerank *Rerank
-	// BM25 parameters (zero value: k1 1.2, b 0.75).
+	// BM25 parameters; nil = k1 1.2, b 0.75 and the index's field mode
+	// (Info.BM25Fields).
 	BM25 *lexical.Params
 }
 
@@ -71,15 +82,29 @@ type Scores struct {
 	Relevance *float64 `json:"rerank_relevance,omitempty"` // sigmoid of the rerank logit, in float64
 }
 
+// What a Result's Score is.
+const (
+	ScoreDense    = "dense"    // cosine / dot product of the embeddings
+	ScoreBM25     = "bm25"     // BM25
+	ScoreSparse   = "sparse"   // SPLADE dot product
+	ScoreRRF      = "rrf"      // reciprocal rank fusion of dense and BM25
+	ScoreWeighted = "weighted" // weighted min-max fusion of dense and BM25
+	ScoreRerank   = "rerank"   // cross-encoder logit
+)
+
 // Result is one document found.
 type Result struct {
-	ID       string          `json:"id"`
-	Score    float64         `json:"score"`
-	Title    string          `json:"title,omitempty"`
-	Passage  string          `json:"passage"`
-	Metadata json.RawMessage `json:"metadata,omitempty"`
-	Scores   Scores          `json:"scores"`
-	Ord      uint32          `json:"-"`
+	ID    string  `json:"id"`
+	Score float64 `json:"score"`
+	// ScoreKind says what Score is (ScoreDense, ScoreRerank, ...): with Sort
+	// and a rerank of fewer than Pool candidates, reranked and not reranked
+	// results are mixed.
+	ScoreKind string          `json:"score_kind"`
+	Title     string          `json:"title,omitempty"`
+	Passage   string          `json:"passage"`
+	Metadata  json.RawMessage `json:"metadata,omitempty"`
+	Scores    Scores          `json:"scores"`
+	Ord       uint32          `json:"-"`
 	// PassageIndex is which of the document's passages Passage is (-1: none).
 	PassageIndex int `json:"passage_index"`
 }
@@ -89,6 +114,8 @@ type Response struct {
 	QueryID string        `json:"query_id"`
 	Results []Result      `json:"results"`
 	Took    time.Duration `json:"-"`
+	// Generation is the index generation the search read.
+	Generation uint64 `json:"-"`
 	// QueryActiveDims is the number of active dimensions of the query's
 	// sparse vector (ModeSparse).
 	QueryActiveDims int `json:"query_active_dims,omitempty"`
@@ -101,7 +128,23 @@ type candidate struct {
 	bm25    *float64
 	rerank  *float64
 	score   float64
+	kind    string
 	passage int // -1 unknown
+}
+
+// query is a validated request and what its retrievers found.
+type query struct {
+	req    Request
+	params lexical.Params
+	sort   *meta.SortSpec
+	filter string // key of its filter set
+	allow  meta.Bitmap
+	qvec   []float32
+	svec   sparse.Vec
+
+	dense  []search.Hit
+	bm25   []lexical.Hit
+	sparse []sparse.Hit
 }
 
 // Search runs one request.
@@ -113,236 +156,320 @@ func (ix *Index) Search(ctx context.Context, req Request) (*Response, error) {
 	return r[0], nil
 }
 
-// SearchBatch runs many requests; dense queries are embedded and searched
-// together (one native call per segment for all queries).
+// SearchBatch runs many requests over one snapshot of the index; dense
+// queries are embedded together and searched together (one native call per
+// segment for all queries with the same filters). Each request goes down
+// one pipeline: retrievers (dense, bm25, sparse) → fusion → rerank → sort →
+// documents.
 func (ix *Index) SearchBatch(ctx context.Context, reqs []Request) ([]*Response, error) {
-	ix.mu.RLock()
-	closed := ix.closed
-	ix.mu.RUnlock()
-	if closed {
-		return nil, errClosed
-	}
-	t0 := time.Now()
-	for i := range reqs {
-		r := &reqs[i]
-		if r.K <= 0 {
-			r.K = 10
-		}
-		if r.Mode == "" {
-			r.Mode = ModeDense
-		}
-		if r.Mode != ModeDense && r.Mode != ModeBM25 && r.Mode != ModeHybrid && r.Mode != ModeSparse {
-			return nil, fmt.Errorf("search: unknown mode %q (dense, bm25, hybrid or sparse)", r.Mode)
-		}
-		if err := ix.checkMode(r.Mode); err != nil {
-			return nil, err
-		}
-		if r.Pool <= 0 {
-			r.Pool = max(r.K, 100)
-		}
-		r.Pool = max(r.Pool, r.K)
-	}
-	// Dense: embed all queries that need it at once.
-	var qvecs [][]float32
-	var dIdx []int
-	var sIdx []int
-	for i, r := range reqs {
-		switch r.Mode {
-		case ModeSparse:
-			sIdx = append(sIdx, i)
-		case ModeDense, ModeHybrid:
-			dIdx = append(dIdx, i)
-		}
-	}
-	sparseHits, qActive, err := ix.sparseQueries(ctx, reqs, sIdx)
+	s, err := ix.acquire()
 	if err != nil {
 		return nil, err
 	}
-	if len(dIdx) > 0 {
-		m, err := ix.Model()
-		if err != nil {
-			return nil, err
-		}
-		texts := make([]string, len(dIdx))
-		for j, i := range dIdx {
-			texts[j] = m.Config().QueryPrompt + reqs[i].Text
-		}
-		if qvecs, err = m.Embed(ctx, texts); err != nil {
-			return nil, fmt.Errorf("search: embed queries: %w", err)
-		}
-	}
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	out := make([]*Response, len(reqs))
-	qv := map[int][]float32{}
-	for j, i := range dIdx {
-		qv[i] = qvecs[j]
-	}
-	// Group dense queries with the same filters so they share native calls.
-	denseHits := make(map[int][]search.Hit)
-	type group struct {
-		idx   []int
-		allow meta.Bitmap
-	}
-	groups := map[string]*group{}
-	allows := make([]meta.Bitmap, len(reqs))
-	for i, r := range reqs {
-		allow, err := ix.allowed(r.Filters)
-		if err != nil {
-			return nil, err
-		}
-		allows[i] = allow
-		if r.Mode == ModeBM25 {
-			continue
-		}
-		if r.Mode == ModeSparse {
-			// The postings are searched per request (no native batching).
-			bits := int(ix.man.NextDocOrd())
-			var segs []*sparse.Segment
-			for _, s := range ix.segs {
-				segs = append(segs, s.sp)
-			}
-			hits, err := sparse.SearchAll(ctx, segs, []sparse.Vec{sparseHits[i].q}, []uint64(allow), bits, r.Pool)
-			if err != nil {
-				return nil, err
-			}
-			sparseHits[i] = sparseQuery{q: sparseHits[i].q, hits: hits[0]}
-			continue
-		}
-		key := strings.Join(r.Filters, "\x00")
-		g := groups[key]
-		if g == nil {
-			g = &group{allow: allow}
-			groups[key] = g
-		}
-		g.idx = append(g.idx, i)
-	}
-	for _, g := range groups {
-		qs := make([][]float32, len(g.idx))
-		k, rescore := 0, 0
-		for j, i := range g.idx {
-			qs[j] = qv[i]
-			k = max(k, reqs[i].Pool)
-			rescore = max(rescore, reqs[i].Rescore)
-		}
-		hits, err := ix.denseSearch(ctx, qs, g.allow, k, rescore)
-		if err != nil {
-			return nil, err
-		}
-		for j, i := range g.idx {
-			denseHits[i] = hits[j]
-		}
-	}
+	defer s.release()
+	t0 := time.Now()
+	qs := make([]query, len(reqs))
 	for i := range reqs {
-		resp, err := ix.finish(ctx, &reqs[i], denseHits[i], sparseHits[i].hits, allows[i])
+		if err := s.prepare(&qs[i], reqs[i]); err != nil {
+			if len(reqs) > 1 {
+				return nil, fmt.Errorf("query %d (%q): %w", i+1, reqs[i].ID, err)
+			}
+			return nil, err
+		}
+	}
+	if err := s.filter(qs); err != nil {
+		return nil, err
+	}
+	if err := ix.encodeQueries(ctx, qs); err != nil {
+		return nil, err
+	}
+	if err := s.retrieve(ctx, qs, ix.opts.ModelOptions.Threads); err != nil {
+		return nil, err
+	}
+	out := make([]*Response, len(qs))
+	for i := range qs {
+		resp, err := s.finish(ctx, &qs[i])
 		if err != nil {
 			return nil, err
 		}
 		resp.Took = time.Since(t0)
-		resp.QueryActiveDims = qActive[i]
+		resp.Generation = s.man.Generation
 		out[i] = resp
 	}
 	return out, nil
 }
 
-// sparseQuery is one ModeSparse request's query vector and hits.
-type sparseQuery struct {
-	q    sparse.Vec
-	hits []sparse.Hit
+// prepare validates a request against the snapshot and fills defaults.
+func (s *snapshot) prepare(q *query, r Request) error {
+	bad := func(format string, args ...any) error {
+		return errs.New(errs.BadInput, "search: "+format, args...)
+	}
+	switch {
+	case r.K < 0:
+		return bad("k = %d: want k ≥ 1 (0 means 10)", r.K)
+	case r.Pool < 0:
+		return bad("pool = %d: want pool ≥ 1 (0 means max(k, 100))", r.Pool)
+	case r.Rescore < 0:
+		return bad("rescore = %d: want rescore ≥ 1 (0 means max(10·k, 100))", r.Rescore)
+	case r.Rerank != nil && r.Rerank.Top < 0:
+		return bad("rerank top = %d: want ≥ 1 (0 means the pool)", r.Rerank.Top)
+	}
+	if r.K == 0 {
+		r.K = 10
+	}
+	if r.Mode == "" {
+		r.Mode = ModeDense
+	}
+	switch r.Mode {
+	case ModeDense, ModeBM25, ModeHybrid, ModeSparse:
+	default:
+		return bad("unknown mode %q (dense, bm25, hybrid or sparse)", r.Mode)
+	}
+	switch {
+	case r.Mode == ModeSparse && !s.sparse:
+		return fmt.Errorf("search: mode sparse needs an index built with a SPLADE model; this index holds dense vectors of %s (use dense, bm25 or hybrid): %w", s.man.Model.Name, ErrModelKind)
+	case (r.Mode == ModeDense || r.Mode == ModeHybrid) && s.sparse:
+		return fmt.Errorf("search: mode %s needs dense vectors; this index was built with the SPLADE model %s and holds sparse vectors (use sparse or bm25): %w", r.Mode, s.man.Model.Name, ErrModelKind)
+	}
+	if r.Mode == ModeHybrid {
+		r.Fusion = orDefault(r.Fusion, FusionRRF)
+		if r.Fusion != FusionRRF && r.Fusion != FusionWeighted {
+			return bad("unknown fusion %q (rrf or weighted)", r.Fusion)
+		}
+	} else if r.Fusion != "" && r.Fusion != FusionRRF && r.Fusion != FusionWeighted {
+		return bad("unknown fusion %q (rrf or weighted)", r.Fusion)
+	}
+	if r.Alpha != nil && !(*r.Alpha >= 0 && *r.Alpha <= 1) {
+		return bad("alpha = %v: want 0 ≤ alpha ≤ 1 (1 = dense only, 0 = BM25 only)", *r.Alpha)
+	}
+	if r.Pool == 0 {
+		r.Pool = max(r.K, 100)
+	}
+	r.Pool = max(r.Pool, r.K)
+	q.params = lexical.DefaultParams()
+	q.params.Fields, _ = lexical.ParseFieldMode(s.bm25Fields)
+	if r.BM25 != nil {
+		q.params = *r.BM25
+	}
+	if r.Sort != "" {
+		spec, err := meta.ParseSort(r.Sort)
+		if err != nil {
+			return errs.Mark(errs.BadInput, fmt.Errorf("search: %w", err))
+		}
+		q.sort = &spec
+	}
+	q.req = r
+	return nil
 }
 
-// checkMode refuses a retrieval mode the index cannot serve: sparse needs a
-// SPLADE index, dense and hybrid an index of dense vectors.
-func (ix *Index) checkMode(mode Mode) error {
-	ix.mu.RLock()
-	sp := ix.man.Settings["sparse"] != ""
-	model := ix.man.Model.Name
-	ix.mu.RUnlock()
-	switch {
-	case mode == ModeSparse && !sp:
-		return fmt.Errorf("search: mode sparse needs an index built with a SPLADE model; this index holds dense vectors of %s (use dense, bm25 or hybrid): %w", model, ErrModelKind)
-	case (mode == ModeDense || mode == ModeHybrid) && sp:
-		return fmt.Errorf("search: mode %s needs dense vectors; this index was built with the SPLADE model %s and holds sparse vectors (use sparse or bm25): %w", mode, model, ErrModelKind)
+// filter computes each request's allow bitmap (live documents matching its
+// filters, one per distinct filter set) and checks sort fields.
+func (s *snapshot) filter(qs []query) error {
+	var t *meta.Table
+	needTable := false
+	for i := range qs {
+		needTable = needTable || len(qs[i].req.Filters) > 0 || qs[i].sort != nil
+	}
+	if needTable {
+		var err error
+		if t, err = s.table(); err != nil {
+			return err
+		}
+	}
+	byKey := map[string]meta.Bitmap{}
+	for i := range qs {
+		q := &qs[i]
+		if q.sort != nil && !t.HasField(q.sort.Field) {
+			fields := t.Fields()
+			list := "none: no document has metadata"
+			if len(fields) > 0 {
+				list = strings.Join(fields, ", ")
+			}
+			return errs.New(errs.BadInput, "search: sort: no document has the field %q (sortable fields: %s)", q.sort.Field, list)
+		}
+		q.filter = strings.Join(q.req.Filters, "\x00")
+		if b, ok := byKey[q.filter]; ok {
+			q.allow = b
+			continue
+		}
+		allow := s.live
+		if len(q.req.Filters) > 0 {
+			fs := make([]meta.Filter, len(q.req.Filters))
+			for j, f := range q.req.Filters {
+				pf, err := meta.ParseFilter(f)
+				if err != nil {
+					return errs.Mark(errs.BadInput, err)
+				}
+				fs[j] = pf
+			}
+			if err := t.Check(fs); err != nil {
+				return errs.Mark(errs.BadInput, fmt.Errorf("filter: %w", err))
+			}
+			allow = s.live.Clone()
+			allow.And(t.Match(fs))
+		}
+		byKey[q.filter] = allow
+		q.allow = allow
 	}
 	return nil
 }
 
-// sparseQueries encodes the ModeSparse requests' texts (with the query
-// prompt) into sparse vectors, indexed like reqs, and their active
-// dimensions.
-func (ix *Index) sparseQueries(ctx context.Context, reqs []Request, idx []int) ([]sparseQuery, []int, error) {
-	out := make([]sparseQuery, len(reqs))
-	active := make([]int, len(reqs))
-	if len(idx) == 0 {
-		return out, active, nil
+// encodeQueries embeds the dense queries and encodes the sparse ones, each
+// kind in one batch, with the model's query prompt.
+func (ix *Index) encodeQueries(ctx context.Context, qs []query) error {
+	var dense, sp []int
+	for i := range qs {
+		switch qs[i].req.Mode {
+		case ModeDense, ModeHybrid:
+			dense = append(dense, i)
+		case ModeSparse:
+			sp = append(sp, i)
+		}
 	}
-	m, err := ix.Model()
+	if len(dense) == 0 && len(sp) == 0 {
+		return nil
+	}
+	enc, err := ix.Encoder()
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	texts := make([]string, len(idx))
-	for j, i := range idx {
-		texts[j] = m.Config().QueryPrompt + reqs[i].Text
+	texts := func(idx []int) []string {
+		out := make([]string, len(idx))
+		for j, i := range idx {
+			out[j] = enc.Info().QueryPrompt + qs[i].req.Text
+		}
+		return out
 	}
-	vs, err := m.Sparse(ctx, texts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("search: encode queries: %w", err)
+	if len(dense) > 0 {
+		vecs, err := encodeTexts(ctx, enc, texts(dense), enc.EmbedEncodings)
+		if err != nil {
+			return fmt.Errorf("search: embed queries: %w", err)
+		}
+		for j, i := range dense {
+			qs[i].qvec = vecs[j]
+		}
 	}
-	for j, i := range idx {
-		out[i].q = vs[j]
-		active[i] = vs[j].Len()
+	if len(sp) > 0 {
+		vecs, err := encodeTexts(ctx, enc, texts(sp), enc.SparseEncodings)
+		if err != nil {
+			return fmt.Errorf("search: encode queries: %w", err)
+		}
+		for j, i := range sp {
+			qs[i].svec = vecs[j]
+		}
 	}
-	return out, active, nil
+	return nil
 }
 
-// allowed is the bitset of live documents matching the filters.
-func (ix *Index) allowed(filters []string) (meta.Bitmap, error) {
-	live := ix.live()
-	if len(filters) == 0 {
-		return live, nil
-	}
-	fs := make([]meta.Filter, len(filters))
-	for i, s := range filters {
-		f, err := meta.ParseFilter(s)
+// encodeChunk is how many texts go to one encoder call.
+const encodeChunk = 256
+
+// encodeTexts tokenizes texts (truncated to the model's max tokens) and
+// encodes them with fn, encodeChunk at a time.
+func encodeTexts[T any](ctx context.Context, enc encoder.Encoder, texts []string, fn func([]tokenize.Encoding) ([]T, error)) ([]T, error) {
+	tok, maxLen := enc.Tokenizer(), enc.Info().MaxTokens
+	out := make([]T, 0, len(texts))
+	encs := make([]tokenize.Encoding, 0, min(len(texts), encodeChunk))
+	for lo := 0; lo < len(texts); lo += encodeChunk {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hi := min(lo+encodeChunk, len(texts))
+		encs = encs[:0]
+		for _, t := range texts[lo:hi] {
+			encs = append(encs, tok.Encode(t, maxLen))
+		}
+		v, err := fn(encs)
 		if err != nil {
 			return nil, err
 		}
-		fs[i] = f
+		out = append(out, v...)
 	}
-	ix.mu.RUnlock()
-	t, _, err := ix.metaTable()
-	ix.mu.RLock()
-	if err != nil {
-		return nil, err
-	}
-	if err := t.Check(fs); err != nil {
-		return nil, fmt.Errorf("filter: %w", err)
-	}
-	m := t.Match(fs)
-	live.And(m)
-	return live, nil
+	return out, nil
 }
 
-// denseSearch finds the k best documents per query over all segments.
-func (ix *Index) denseSearch(ctx context.Context, qs [][]float32, allow meta.Bitmap, k, rescore int) ([][]search.Hit, error) {
+// retrieve runs every request's retrievers: dense (batched per filter set),
+// BM25 and sparse.
+func (s *snapshot) retrieve(ctx context.Context, qs []query, threads int) error {
+	type group struct {
+		idx []int
+		k   int
+		res int
+	}
+	groups := map[string]*group{}
+	var order []string
+	for i := range qs {
+		q := &qs[i]
+		mode := q.req.Mode
+		if mode == ModeDense || mode == ModeHybrid {
+			g := groups[q.filter]
+			if g == nil {
+				g = &group{}
+				groups[q.filter] = g
+				order = append(order, q.filter)
+			}
+			g.idx = append(g.idx, i)
+			g.k = max(g.k, q.req.Pool)
+			g.res = max(g.res, q.req.Rescore)
+		}
+		if (mode == ModeBM25 || mode == ModeHybrid) && s.lex != nil {
+			hits, err := s.lex.Search(ctx, q.req.Text, q.req.Pool, q.params, []uint64(q.allow))
+			if err != nil {
+				return errs.Mark(errs.BadInput, fmt.Errorf("search: %w", err))
+			}
+			q.bm25 = hits
+		}
+		if mode == ModeSparse {
+			segs := make([]*sparse.Segment, len(s.segs))
+			for j, seg := range s.segs {
+				segs[j] = seg.sp
+			}
+			hits, err := sparse.SearchAll(ctx, segs, []sparse.Vec{q.svec}, []uint64(q.allow), s.bits, q.req.Pool)
+			if err != nil {
+				return err
+			}
+			q.sparse = hits[0]
+		}
+	}
+	for _, key := range order {
+		g := groups[key]
+		vecs := make([][]float32, len(g.idx))
+		for j, i := range g.idx {
+			vecs[j] = qs[i].qvec
+		}
+		hits, err := s.denseSearch(ctx, vecs, qs[g.idx[0]].allow, g.k, g.res, threads)
+		if err != nil {
+			return err
+		}
+		for j, i := range g.idx {
+			h := hits[j]
+			if len(h) > qs[i].req.Pool {
+				h = h[:qs[i].req.Pool]
+			}
+			qs[i].dense = h
+		}
+	}
+	return nil
+}
+
+// denseSearch finds the k best documents per query over all segments; each
+// hit's Row is the passage index within its document.
+func (s *snapshot) denseSearch(ctx context.Context, qs [][]float32, allow meta.Bitmap, k, rescore, threads int) ([][]search.Hit, error) {
 	out := make([][]search.Hit, len(qs))
-	bits := int(ix.man.NextDocOrd())
-	for _, s := range ix.segs {
-		if s.vecs.N == 0 {
+	for _, seg := range s.segs {
+		if seg.vecs.N == 0 {
 			continue
 		}
-		c := &search.Corpus{Vectors: s.vecs, Rescore: s.rescore}
-		c.Vectors.Allow, c.Vectors.AllowBits = []uint64(allow), bits
-		hits, err := search.TopK(ctx, c, qs, search.Options{K: k, RescoreN: rescore, Threads: ix.opts.ModelOptions.Threads})
+		c := &search.Corpus{Vectors: seg.vecs, Rescore: seg.rescore}
+		c.Vectors.Allow, c.Vectors.AllowBits = []uint64(allow), s.bits
+		hits, err := search.TopK(ctx, c, qs, search.Options{K: k, RescoreN: rescore, Threads: threads})
 		if err != nil {
 			return nil, err
 		}
 		for qi := range qs {
-			// rows are segment-local: store the passage index instead
 			for j := range hits[qi] {
 				h := &hits[qi][j]
-				first := sort.Search(len(s.groups), func(i int) bool { return s.groups[i] >= uint32(h.Group) })
-				h.Row = h.Row - int64(first)
+				h.Row -= int64(seg.first[uint32(h.Group)-seg.meta.DocOrdStart])
 			}
 			out[qi] = append(out[qi], hits[qi]...)
 		}
@@ -361,171 +488,182 @@ func (ix *Index) denseSearch(ctx context.Context, qs [][]float32, allow meta.Bit
 
 func f64(x float64) *float64 { return &x }
 
-// finish fuses, reranks, sorts and materializes one request's results.
-func (ix *Index) finish(ctx context.Context, r *Request, dense []search.Hit, sp []sparse.Hit, allow meta.Bitmap) (*Response, error) {
+// fuse turns a request's retrieved lists into one ranked candidate list.
+func fuse(q *query) ([]candidate, error) {
 	var cands []candidate
-	var lexHits []lexical.Hit
-	if r.Mode == ModeBM25 || r.Mode == ModeHybrid {
-		if ix.lex != nil {
-			params := lexical.DefaultParams()
-			if r.BM25 != nil {
-				params = *r.BM25
-			}
-			var err error
-			if lexHits, err = ix.lex.Search(ctx, r.Text, r.Pool, params, []uint64(allow)); err != nil {
-				return nil, err
-			}
-		}
-	}
-	switch r.Mode {
+	switch q.req.Mode {
 	case ModeDense:
-		for _, h := range dense {
-			cands = append(cands, candidate{ord: uint32(h.Group), dense: f64(float64(h.Score)), score: float64(h.Score), passage: int(h.Row)})
+		for _, h := range q.dense {
+			cands = append(cands, candidate{ord: uint32(h.Group), dense: f64(float64(h.Score)), score: float64(h.Score), kind: ScoreDense, passage: int(h.Row)})
 		}
 	case ModeSparse:
-		for _, h := range sp {
-			cands = append(cands, candidate{ord: h.Group, sparse: f64(h.Score), score: h.Score, passage: h.Passage})
+		for _, h := range q.sparse {
+			cands = append(cands, candidate{ord: h.Group, sparse: f64(h.Score), score: h.Score, kind: ScoreSparse, passage: h.Passage})
 		}
 	case ModeBM25:
-		for _, h := range lexHits {
-			cands = append(cands, candidate{ord: h.Ord, bm25: f64(h.Score), score: h.Score, passage: -1})
+		for _, h := range q.bm25 {
+			cands = append(cands, candidate{ord: h.Ord, bm25: f64(h.Score), score: h.Score, kind: ScoreBM25, passage: -1})
 		}
 	case ModeHybrid:
-		dl := make([]fusion.Hit, len(dense))
-		passage := map[uint32]int{}
-		dscore := map[uint32]float64{}
-		for i, h := range dense {
+		dl := make([]fusion.Hit, len(q.dense))
+		passage := make(map[uint32]int, len(q.dense))
+		dscore := make(map[uint32]float64, len(q.dense))
+		for i, h := range q.dense {
 			dl[i] = fusion.Hit{Ord: uint32(h.Group), Score: float64(h.Score)}
 			passage[uint32(h.Group)] = int(h.Row)
 			dscore[uint32(h.Group)] = float64(h.Score)
 		}
-		ll := make([]fusion.Hit, len(lexHits))
-		lscore := map[uint32]float64{}
-		for i, h := range lexHits {
+		ll := make([]fusion.Hit, len(q.bm25))
+		lscore := make(map[uint32]float64, len(q.bm25))
+		for i, h := range q.bm25 {
 			ll[i] = fusion.Hit{Ord: h.Ord, Score: h.Score}
 			lscore[h.Ord] = h.Score
 		}
-		mk := func(ord uint32, score float64) candidate {
-			c := candidate{ord: ord, score: score, passage: -1}
-			if s, ok := dscore[ord]; ok {
-				c.dense, c.passage = f64(s), passage[ord]
+		var fused []fusion.Hit
+		kind := ScoreRRF
+		if q.req.Fusion == FusionWeighted {
+			alpha := 0.5
+			if q.req.Alpha != nil {
+				alpha = *q.req.Alpha
 			}
-			if s, ok := lscore[ord]; ok {
-				c.bm25 = f64(s)
-			}
-			return c
-		}
-		switch orDefault(r.Fusion, "rrf") {
-		case "rrf":
-			fused, err := fusion.RRF([][]fusion.Hit{dl, ll}, 60, nil)
+			w, err := fusion.Weighted(dl, ll, alpha)
 			if err != nil {
 				return nil, err
 			}
-			for _, f := range fused {
-				cands = append(cands, mk(f.Ord, f.Score))
+			for _, h := range w {
+				fused = append(fused, fusion.Hit{Ord: h.Ord, Score: h.Score})
 			}
-		case "weighted":
-			alpha := r.Alpha
-			if alpha == 0 {
-				alpha = 0.5
-			}
-			fused, err := fusion.Weighted(dl, ll, alpha)
+			kind = ScoreWeighted
+		} else {
+			r, err := fusion.RRF([][]fusion.Hit{dl, ll}, fusion.DefaultRRFK, nil)
 			if err != nil {
 				return nil, err
 			}
-			for _, f := range fused {
-				cands = append(cands, mk(f.Ord, f.Score))
+			for _, h := range r {
+				fused = append(fused, fusion.Hit{Ord: h.Ord, Score: h.Score})
 			}
-		default:
-			return nil, fmt.Errorf("search: unknown fusion %q (rrf or weighted)", r.Fusion)
+		}
+		for _, f := range fused {
+			c := candidate{ord: f.Ord, score: f.Score, kind: kind, passage: -1}
+			if sc, ok := dscore[f.Ord]; ok {
+				c.dense, c.passage = f64(sc), passage[f.Ord]
+			}
+			if sc, ok := lscore[f.Ord]; ok {
+				c.bm25 = f64(sc)
+			}
+			cands = append(cands, c)
 		}
 	}
-	if len(cands) > r.Pool {
-		cands = cands[:r.Pool]
+	if len(cands) > q.req.Pool {
+		cands = cands[:q.req.Pool]
 	}
-	// Materialize documents (needed for passages, rerank and output).
-	recs := make([]docView, len(cands))
-	for i := range cands {
-		rec, err := ix.doc(cands[i].ord)
+	return cands, nil
+}
+
+// docView is a fetched document.
+type docView struct {
+	id, title string
+	meta      json.RawMessage
+	passages  []string
+}
+
+// load fetches candidate c's document and settles its passage: a candidate
+// without one (BM25) gets the passage that matches the query best.
+func (s *snapshot) load(c *candidate, text string) (docView, error) {
+	rec, err := s.doc(c.ord)
+	if err != nil {
+		return docView{}, err
+	}
+	d := docView{id: rec.ID, title: rec.Title, meta: rec.Metadata, passages: make([]string, len(rec.Passages))}
+	for i, p := range rec.Passages {
+		d.passages[i] = p.Text
+	}
+	if c.passage < 0 && len(d.passages) > 0 {
+		if s.lex != nil && len(d.passages) > 1 {
+			c.passage = s.lex.BestPassage(text, d.passages)
+		}
+		c.passage = max(c.passage, 0)
+	}
+	return d, nil
+}
+
+// finish fuses, reranks, sorts and materializes one request's results.
+// Documents are fetched only for the candidates reranked and returned.
+func (s *snapshot) finish(ctx context.Context, q *query) (*Response, error) {
+	r := &q.req
+	cands, err := fuse(q)
+	if err != nil {
+		return nil, err
+	}
+	docs := make(map[uint32]docView)
+	get := func(c *candidate) (docView, error) {
+		if d, ok := docs[c.ord]; ok {
+			return d, nil
+		}
+		d, err := s.load(c, r.Text)
 		if err != nil {
-			return nil, err
+			return docView{}, err
 		}
-		recs[i] = docView{id: rec.ID, title: rec.Title, meta: rec.Metadata}
-		for _, p := range rec.Passages {
-			recs[i].passages = append(recs[i].passages, p.Text)
-		}
-		if cands[i].passage < 0 && len(recs[i].passages) > 0 {
-			if ix.lex != nil {
-				cands[i].passage = ix.lex.BestPassage(r.Text, recs[i].passages)
-			}
-			if cands[i].passage < 0 {
-				cands[i].passage = 0
-			}
-		}
+		docs[c.ord] = d
+		return d, nil
 	}
 	if r.Rerank != nil && r.Rerank.Model != nil {
 		top := r.Rerank.Top
 		if top <= 0 || top > len(cands) {
 			top = len(cands)
 		}
-		docs := make([]string, top)
+		texts := make([]string, top)
 		for i := 0; i < top; i++ {
-			docs[i] = passageText(recs[i], cands[i].passage)
+			d, err := get(&cands[i])
+			if err != nil {
+				return nil, err
+			}
+			texts[i] = passageText(d, cands[i].passage)
 		}
-		scores, err := r.Rerank.Model.Rerank(ctx, r.Text, docs)
+		scores, err := r.Rerank.Model.Rerank(ctx, r.Text, texts)
 		if err != nil {
 			return nil, fmt.Errorf("rerank: %w", err)
 		}
+		if len(scores) != top {
+			return nil, fmt.Errorf("rerank: %d scores for %d documents", len(scores), top)
+		}
 		for i := 0; i < top; i++ {
 			cands[i].rerank = f64(float64(scores[i]))
-			cands[i].score = float64(scores[i])
+			cands[i].score, cands[i].kind = float64(scores[i]), ScoreRerank
 		}
-		idx := make([]int, top)
-		for i := range idx {
-			idx[i] = i
-		}
-		sort.SliceStable(idx, func(a, b int) bool { return cands[idx[a]].score > cands[idx[b]].score })
-		nc := make([]candidate, 0, len(cands))
-		nr := make([]docView, 0, len(cands))
-		for _, i := range idx {
-			nc = append(nc, cands[i])
-			nr = append(nr, recs[i])
-		}
-		cands, recs = append(nc, cands[top:]...), append(nr, recs[top:]...)
+		head := cands[:top]
+		sort.SliceStable(head, func(a, b int) bool { return head[a].score > head[b].score })
 	}
-	if r.Sort != "" {
-		spec, err := meta.ParseSort(r.Sort)
-		if err != nil {
-			return nil, err
-		}
-		ix.mu.RUnlock()
-		t, _, err := ix.metaTable()
-		ix.mu.RLock()
+	if q.sort != nil {
+		t, err := s.table()
 		if err != nil {
 			return nil, err
 		}
 		ords := make([]uint32, len(cands))
-		pos := map[uint32]int{}
+		pos := make(map[uint32]int, len(cands))
 		for i, c := range cands {
 			ords[i] = c.ord
 			pos[c.ord] = i
 		}
-		t.Sort(ords, spec.Field, spec.Desc)
-		nc := make([]candidate, len(cands))
-		nr := make([]docView, len(cands))
+		t.Sort(ords, q.sort.Field, q.sort.Desc)
+		sorted := make([]candidate, len(cands))
 		for i, o := range ords {
-			nc[i], nr[i] = cands[pos[o]], recs[pos[o]]
+			sorted[i] = cands[pos[o]]
 		}
-		cands, recs = nc, nr
+		cands = sorted
 	}
-	resp := &Response{QueryID: r.ID}
+	if len(cands) > r.K {
+		cands = cands[:r.K]
+	}
+	resp := &Response{QueryID: r.ID, Results: make([]Result, 0, len(cands)), QueryActiveDims: q.svec.Len()}
 	for i := range cands {
-		if i == r.K {
-			break
+		c := &cands[i]
+		d, err := get(c)
+		if err != nil {
+			return nil, err
 		}
-		c := cands[i]
-		res := Result{ID: recs[i].id, Ord: c.ord, Score: c.score, Title: recs[i].title, Metadata: recs[i].meta,
-			PassageIndex: c.passage, Passage: passageText(recs[i], c.passage),
+		res := Result{ID: d.id, Ord: c.ord, Score: c.score, ScoreKind: c.kind, Title: d.title, Metadata: d.meta,
+			PassageIndex: c.passage, Passage: passageText(d, c.passage),
 			Scores: Scores{Dense: c.dense, Sparse: c.sparse, BM25: c.bm25, Rerank: c.rerank}}
 		if c.rerank != nil {
 			res.Scores.Relevance = f64(Sigmoid(float32(*c.rerank)))
@@ -533,12 +671,6 @@ func (ix *Index) finish(ctx context.Context, r *Request, dense []search.Hit, sp 
 		resp.Results = append(resp.Results, res)
 	}
 	return resp, nil
-}
-
-type docView struct {
-	id, title string
-	meta      json.RawMessage
-	passages  []string
 }
 
 func passageText(d docView, i int) string {
@@ -550,5 +682,3 @@ func passageText(d docView, i int) string {
 	}
 	return d.passages[i]
 }
-
-var _ = errors.New

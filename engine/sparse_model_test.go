@@ -221,7 +221,7 @@ func TestSparseIndexSearch(t *testing.T) {
 	ctx := context.Background()
 	model := genSplade(t, "tiny", "f32", 23)
 	dir := filepath.Join(t.TempDir(), "ix")
-	ix, err := engine.Create(dir, engine.CreateOptions{Model: model})
+	ix, err := engine.Create(dir, engine.CreateOptions{Model: model, EmbedTitle: new(bool)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1109,9 +1109,6 @@ func runBenchIndex(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if st.Err != nil {
-		return st.Err
-	}
 	threads := c.Int("threads")
 	if threads <= 0 {
 		threads = runtime.NumCPU()

@@ -41,7 +41,7 @@ func evalCommand() *cli.Command {
 					&cli.Float64Flag{Name: "b", Value: 0.75, Usage: "BM25 b"},
 					&cli.StringFlag{Name: "analyzer", Value: lexical.AnalyzerElasticEnglish, Usage: "BM25 analyzer of a new index: english (BEIR's), en or standard"},
 					&cli.IntFlag{Name: "window", Usage: "new index: passage length in word pieces (0 = the model's max tokens − 2; above the model's limit: one passage per document, truncated as sentence-transformers does)"},
-					&cli.BoolFlag{Name: "embed-title", Usage: "new index: embed title + \" \" + passage (BEIR's dense convention)"},
+					&cli.BoolFlag{Name: "embed-title", Value: true, Usage: "new index: embed title + \" \" + passage (BEIR's dense convention; --embed-title=false: the passage alone)"},
 					&cli.IntFlag{Name: "overlap", Usage: "new index: overlap of consecutive passages in word pieces (0 = 32)"},
 					&cli.IntFlag{Name: "depth", Value: 100, Usage: "results measured per query"},
 					&cli.IntFlag{Name: "rerank-top", Value: 100, Usage: "first-stage results reranked (and measured) by the +rerank modes"},
@@ -145,8 +145,8 @@ func runEvalBEIR(c *cli.Context) error {
 	}
 	rep, err := eval.RunBEIR(c.Context, eval.BEIRConfig{
 		Dir: dir, Split: ds.Split, Dataset: ds, Model: c.String("model"), RerankModel: c.String("rerank-model"), Modes: ms,
-		Index: c.String("index"), Analyzer: c.String("analyzer"), Window: c.Int("window"), EmbedTitle: c.Bool("embed-title"), Overlap: c.Int("overlap"), BM25: &params, Depth: c.Int("depth"), RerankTop: c.Int("rerank-top"),
-		Batch: c.Int("query-batch"), Alpha: c.Float64("alpha"), ModelOptions: modelOptions(c), RunsDir: c.String("runs"), Progress: progress,
+		Index: c.String("index"), Analyzer: c.String("analyzer"), Window: c.Int("window"), EmbedTitle: boolFlag(c, "embed-title"), Overlap: c.Int("overlap"), BM25: &params, Depth: c.Int("depth"), RerankTop: c.Int("rerank-top"),
+		Batch: c.Int("query-batch"), Alpha: floatFlag(c, "alpha"), ModelOptions: modelOptions(c), RunsDir: c.String("runs"), Progress: progress,
 		Eval: eval.Options{KeepIdenticalIDs: c.Bool("keep-identical-ids"), SkipNoRelevant: c.Bool("skip-no-relevant")},
 	})
 	if progress != nil {

@@ -155,3 +155,22 @@ func permuteArgs(app *cli.App, args []string) []string {
 	}
 	return append(out, pos...)
 }
+
+// boolFlag is the flag's value when it was given, else nil (the engine's
+// default).
+func boolFlag(c *cli.Context, name string) *bool {
+	if !c.IsSet(name) {
+		return nil
+	}
+	v := c.Bool(name)
+	return &v
+}
+
+// floatFlag is the flag's value when it was given, else nil.
+func floatFlag(c *cli.Context, name string) *float64 {
+	if !c.IsSet(name) {
+		return nil
+	}
+	v := c.Float64(name)
+	return &v
+}

@@ -116,7 +116,7 @@ func runSearch(c *cli.Context) error {
 	params.K1, params.B = c.Float64("k1"), c.Float64("b")
 	reqs := make([]engine.Request, len(qs))
 	for i, q := range qs {
-		reqs[i] = engine.Request{ID: q.id, Text: q.text, K: c.Int("k"), Mode: mode, Fusion: c.String("fusion"), Alpha: c.Float64("alpha"),
+		reqs[i] = engine.Request{ID: q.id, Text: q.text, K: c.Int("k"), Mode: mode, Fusion: c.String("fusion"), Alpha: floatFlag(c, "alpha"),
 			Filters: c.StringSlice("filter"), Sort: c.String("sort"), Pool: c.Int("pool"), Rescore: c.Int("rescore"),
 			BM25: &params}
 		if rr != nil {

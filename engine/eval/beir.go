@@ -157,17 +157,20 @@ type BEIRConfig struct {
 	// beyond the model's limit embeds each document whole, truncated as
 	// sentence-transformers truncates.
 	Window, Overlap int
-	// EmbedTitle: a new index embeds title + " " + passage (engine.CreateOptions).
-	EmbedTitle bool
-	// BM25 parameters; nil = lexical.BEIRParams() (BEIR's Elasticsearch
-	// multi_match best_fields baseline).
+	// EmbedTitle: whether a new index embeds title + " " + passage; nil =
+	// the engine's default (yes; engine.CreateOptions).
+	EmbedTitle *bool
+	// BM25 parameters; nil = what `quarry search` uses on the index (k1
+	// 1.2, b 0.75 and the index's field mode, best_fields for new indexes).
+	// lexical.BEIRParams() reproduces BEIR's Elasticsearch baseline exactly
+	// (Lucene's rounded length norms).
 	BM25 *lexical.Params
 	// Depth is how many results per query are measured (the deepest cutoff
 	// is 100); 0 = 100. RerankTop is how many first-stage results the
 	// +rerank modes rerank (and measure); 0 = 100.
 	Depth, RerankTop int
-	// Alpha is the weight of the dense score in hybrid-weighted (0 = 0.5).
-	Alpha float64
+	// Alpha is the weight of the dense score in hybrid-weighted (nil = 0.5).
+	Alpha *float64
 	// Batch is the number of queries per SearchBatch call; 0 = 256.
 	Batch        int
 	ModelOptions engine.ModelOptions
@@ -202,6 +205,7 @@ type BEIRReport struct {
 	BM25           lexical.Params `json:"-"`
 	BM25K1         float64        `json:"bm25_k1"`
 	BM25B          float64        `json:"bm25_b"`
+	BM25Fields     string         `json:"bm25_fields"`
 	Depth          int            `json:"depth"`
 	RerankTop      int            `json:"rerank_top,omitempty"`
 	Queries        int            `json:"queries"`
@@ -241,10 +245,6 @@ func RunBEIR(ctx context.Context, cfg BEIRConfig) (*BEIRReport, error) {
 	if cfg.Batch <= 0 {
 		cfg.Batch = 256
 	}
-	params := lexical.BEIRParams()
-	if cfg.BM25 != nil {
-		params = *cfg.BM25
-	}
 	say := func(format string, args ...any) {
 		if cfg.Progress != nil {
 			cfg.Progress(fmt.Sprintf(format, args...))
@@ -258,7 +258,7 @@ func RunBEIR(ctx context.Context, cfg BEIRConfig) (*BEIRReport, error) {
 		}
 	}
 	rep := &BEIRReport{Dataset: cfg.Dir, Split: ds.Split, Model: cfg.Model, RerankModel: cfg.RerankModel, Index: cfg.Index,
-		BM25: params, BM25K1: params.K1, BM25B: params.B, Depth: cfg.Depth, Queries: len(ds.Queries), Judgments: ds.Judgments, UnknownQueries: ds.UnknownQueries,
+		Depth: cfg.Depth, Queries: len(ds.Queries), Judgments: ds.Judgments, UnknownQueries: ds.UnknownQueries,
 		NoRelevant: ds.NoRelevant, Warnings: ds.Warnings}
 	if needRerank {
 		rep.RerankTop = cfg.RerankTop
@@ -291,7 +291,13 @@ func RunBEIR(ctx context.Context, cfg BEIRConfig) (*BEIRReport, error) {
 	}
 	defer ix.Close()
 	info := ix.Info()
-	rep.Documents, rep.Passages, rep.Analyzer = info.Documents, info.Passages, info.Analyzer
+	rep.Documents, rep.Passages, rep.Analyzer, rep.BM25Fields = info.Documents, info.Passages, info.Analyzer, info.BM25Fields
+	rep.BM25 = lexical.DefaultParams()
+	if cfg.BM25 != nil {
+		rep.BM25 = *cfg.BM25
+		rep.BM25Fields = rep.BM25.Fields.String()
+	}
+	rep.BM25K1, rep.BM25B = rep.BM25.K1, rep.BM25.B
 	if _, err := ix.Model(); err != nil { // load before timing the searches
 		return nil, err
 	}
@@ -315,7 +321,7 @@ func RunBEIR(ctx context.Context, cfg BEIRConfig) (*BEIRReport, error) {
 			hi := min(lo+cfg.Batch, len(ds.Queries))
 			reqs := make([]engine.Request, 0, hi-lo)
 			for _, q := range ds.Queries[lo:hi] {
-				r := engine.Request{ID: q.ID, Text: q.Text, K: k, Mode: m.Retrieval, Pool: k, BM25: &params, Fusion: m.Fusion, Alpha: cfg.Alpha}
+				r := engine.Request{ID: q.ID, Text: q.Text, K: k, Mode: m.Retrieval, Pool: k, BM25: cfg.BM25, Fusion: m.Fusion, Alpha: cfg.Alpha}
 				if m.Rerank {
 					r.Rerank = &engine.Rerank{Model: rr, Top: k}
 				}
@@ -392,10 +398,6 @@ func openOrBuild(ctx context.Context, dir string, cfg *BEIRConfig, ds *Dataset, 
 	if err != nil {
 		ix.Close()
 		return nil, err
-	}
-	if st.Err != nil {
-		ix.Close()
-		return nil, st.Err
 	}
 	rep.IndexReused = st.AlreadyDone || st.Resumed > 0
 	rep.IndexSeconds = st.Elapsed.Seconds()

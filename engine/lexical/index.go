@@ -37,6 +37,16 @@ func (m FieldMode) String() string {
 	return fmt.Sprintf("FieldMode(%d)", int(m))
 }
 
+// ParseFieldMode parses a FieldMode's name ("combined", "best_fields").
+func ParseFieldMode(s string) (FieldMode, error) {
+	for _, m := range []FieldMode{Combined, BestFields} {
+		if s == m.String() {
+			return m, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown BM25 field mode %q (best_fields or combined)", s)
+}
+
 // Params are the BM25 parameters of one search.
 type Params struct {
 	K1 float64 // term frequency saturation, >= 0 (Elasticsearch: 1.2)

@@ -1,46 +1,35 @@
-package engine
+// Package native is the engine's encoder backed by quarry's native core: a
+// BERT bi-encoder, cross-encoder or SPLADE model loaded from a GGUF file and
+// run by the ggml graph in native/ (through bindings, which only this package
+// of the engine imports). Model implements encoder.Encoder and
+// encoder.Ranker.
+package native
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
-	"math"
+	"io"
 	"os"
-	"sort"
+	"strings"
+	"sync"
 
 	"github.com/quarry-search/quarry/bindings"
 	"github.com/quarry-search/quarry/engine/bert"
+	"github.com/quarry-search/quarry/engine/encoder"
+	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/engine/gguf"
 	"github.com/quarry-search/quarry/engine/sparse"
 	"github.com/quarry-search/quarry/engine/tokenize"
 )
 
-// SparseVec is a SPLADE sparse vector: token ids strictly increasing, each
-// with its weight (> 0).
-type SparseVec = sparse.Vec
-
-// Embedder turns texts into vectors. Implementations are safe for concurrent
-// use.
-type Embedder interface {
-	// Embed returns one vector per text, in order.
-	Embed(ctx context.Context, texts []string) ([][]float32, error)
-	// Dim is the length of the vectors.
-	Dim() int
-	Close() error
-}
-
-// Reranker scores (query, document) pairs with a cross-encoder. Scores are
-// raw logits (higher is more relevant); see Sigmoid.
-type Reranker interface {
-	Rerank(ctx context.Context, query string, docs []string) ([]float32, error)
-	Close() error
-}
-
 // ErrNoNative is returned when this build has no native core (CGO_ENABLED=0).
 var ErrNoNative = bindings.ErrNoNative
 
-// ModelOptions configure LoadModel. The zero value is the default.
-type ModelOptions struct {
+// Options configure Load. The zero value is the default.
+type Options struct {
 	Threads        int    // compute threads; 0 = all cores
 	Workers        int    // concurrent native contexts; 0 = 1
 	MaxBatchTokens int    // padded tokens per native graph evaluation; 0 = default
@@ -75,29 +64,40 @@ type Model struct {
 	chunk     int
 	label     int
 	kTokens   int
+	wtype     string // type of the layer weights: "f32", "f16", "q8_0"
+
+	shaOnce sync.Once
+	sha     string
+	shaErr  error
 }
 
-// LoadModel validates the GGUF at path in Go, builds its tokenizer and loads
-// it into the native core.
-func LoadModel(path string, opts ModelOptions) (*Model, error) {
+var (
+	_ encoder.Encoder = (*Model)(nil)
+	_ encoder.Ranker  = (*Model)(nil)
+)
+
+// Load validates the GGUF at path in Go, builds its tokenizer and loads it
+// into the native core. Errors about the file or its contents are of kind
+// errs.BadInput; a build without the native core gives errs.Unavailable.
+func Load(path string, opts Options) (*Model, error) {
 	gf, err := gguf.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("load model: %w", err)
+		return nil, errs.Mark(errs.BadInput, fmt.Errorf("load model: %w", err))
 	}
 	cfg, _, err := bert.ConfigFromGGUF(gf)
 	if err != nil {
-		return nil, fmt.Errorf("load model %s: %w", path, err)
+		return nil, errs.Mark(errs.BadInput, fmt.Errorf("load model %s: %w", path, err))
 	}
 	tok, err := tokenize.FromGGUF(gf)
 	if err != nil {
-		return nil, fmt.Errorf("load model %s: tokenizer: %w", path, err)
+		return nil, errs.Mark(errs.BadInput, fmt.Errorf("load model %s: tokenizer: %w", path, err))
 	}
 	p := bindings.DefaultParams()
 	p.Threads, p.Workers, p.MaxBatchTokens = opts.Threads, opts.Workers, opts.MaxBatchTokens
 	if opts.Pooling != "" {
 		pl, err := bert.ParsePooling(opts.Pooling)
 		if err != nil {
-			return nil, err
+			return nil, errs.Mark(errs.BadInput, err)
 		}
 		p.Pooling = bindings.Pooling(pl)
 		cfg.Pooling = pl
@@ -107,26 +107,29 @@ func LoadModel(path string, opts ModelOptions) (*Model, error) {
 	case "llama":
 		p.Impl = bindings.ImplLlama
 	default:
-		return nil, fmt.Errorf("unknown implementation %q (graph or llama)", opts.Impl)
+		return nil, errs.New(errs.BadInput, "unknown implementation %q (graph or llama)", opts.Impl)
 	}
 	switch opts.GELU {
 	case "", "erf":
 	case "tanh":
 		p.GELU = bindings.GELUTanh
 	default:
-		return nil, fmt.Errorf("unknown GELU %q (erf or tanh)", opts.GELU)
+		return nil, errs.New(errs.BadInput, "unknown GELU %q (erf or tanh)", opts.GELU)
 	}
 	nat, err := bindings.Load(path, p)
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	m := &Model{path: path, cfg: cfg, info: nat.Info(), nat: nat, tok: tok, normalize: cfg.Normalize, chunk: opts.ChunkSize}
+	if ti, ok := gf.Tensor("blk.0.attn_q.weight"); ok {
+		m.wtype = strings.ToLower(ti.Type.String())
+	}
 	if m.chunk <= 0 {
 		m.chunk = 256
 	}
 	if opts.KTokens < 0 {
 		nat.Close()
-		return nil, fmt.Errorf("load model %s: k tokens %d is negative", path, opts.KTokens)
+		return nil, errs.New(errs.BadInput, "load model %s: k tokens %d is negative", path, opts.KTokens)
 	}
 	m.kTokens = opts.KTokens
 	if m.kTokens == 0 || m.kTokens > m.info.Vocab {
@@ -138,7 +141,7 @@ func LoadModel(path string, opts ModelOptions) (*Model, error) {
 	if l, ok := gf.Int("quarry.rerank_label"); ok && m.CrossEncoder() {
 		if err := m.SetLabel(int(l)); err != nil {
 			nat.Close()
-			return nil, fmt.Errorf("load model %s: quarry.rerank_label: %w", path, err)
+			return nil, errs.Mark(errs.BadInput, fmt.Errorf("load model %s: quarry.rerank_label: %w", path, err))
 		}
 	}
 	m.maxLen = cfg.SeqLength()
@@ -151,8 +154,62 @@ func LoadModel(path string, opts ModelOptions) (*Model, error) {
 	return m, nil
 }
 
+// classify gives a native error its kind: bad arguments and unusable
+// models are the caller's input; a build without the core is Unavailable.
+func classify(err error) error {
+	var be *bindings.Error
+	switch {
+	case errors.Is(err, bindings.ErrNoNative):
+		return errs.Mark(errs.Unavailable, err)
+	case errors.As(err, &be) && (be.Code == bindings.CodeArg || be.Code == bindings.CodeModel):
+		return errs.Mark(errs.BadInput, err)
+	}
+	return err
+}
+
 // Close frees the native model; it is idempotent.
 func (m *Model) Close() error { return m.nat.Close() }
+
+// Info implements encoder.Encoder.
+func (m *Model) Info() encoder.Info {
+	kind := encoder.BiEncoder
+	switch m.info.Kind {
+	case bindings.CrossEncoder:
+		kind = encoder.CrossEncoder
+	case bindings.SparseEncoder:
+		kind = encoder.SparseEncoder
+	}
+	return encoder.Info{
+		Kind: kind, Name: m.cfg.Name, Path: m.path, Dim: m.info.Dim, Vocab: m.info.Vocab, KTokens: m.kTokens,
+		MaxTokens: m.maxLen, Pooling: m.info.Pooling.String(), Normalize: m.normalize,
+		QueryPrompt: m.cfg.QueryPrompt, DocumentPrompt: m.cfg.DocumentPrompt, Similarity: m.cfg.Similarity,
+		Labels: m.info.NumLabels,
+	}
+}
+
+// SHA256 implements encoder.Encoder: the hash of the GGUF file, computed once.
+func (m *Model) SHA256() (string, error) {
+	m.shaOnce.Do(func() { m.sha, m.shaErr = FileSHA256(m.path) })
+	return m.sha, m.shaErr
+}
+
+// FileSHA256 hashes a file (hex).
+func FileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// WeightType is the tensor type of the layer weights ("f32", "f16",
+// "q8_0"; "" if unknown).
+func (m *Model) WeightType() string { return m.wtype }
 
 // Path is the GGUF file of the model.
 func (m *Model) Path() string { return m.path }
@@ -205,7 +262,7 @@ type Stats struct {
 	Truncated int // inputs cut to MaxTokens
 }
 
-// Embed implements Embedder.
+// Embed embeds texts (truncated to MaxTokens).
 func (m *Model) Embed(ctx context.Context, texts []string) ([][]float32, error) {
 	v, _, err := m.EmbedWithStats(ctx, texts)
 	return v, err
@@ -214,10 +271,10 @@ func (m *Model) Embed(ctx context.Context, texts []string) ([][]float32, error) 
 // EmbedWithStats embeds texts and reports token counts and truncations.
 func (m *Model) EmbedWithStats(ctx context.Context, texts []string) ([][]float32, Stats, error) {
 	if m.CrossEncoder() {
-		return nil, Stats{}, fmt.Errorf("embed: %s is a cross-encoder: use rerank", m.path)
+		return nil, Stats{}, fmt.Errorf("embed: %s is a cross-encoder: use rerank: %w", m.path, encoder.ErrModelKind)
 	}
 	if m.SparseEncoder() {
-		return nil, Stats{}, fmt.Errorf("embed: %s is a sparse encoder (SPLADE): use Sparse", m.path)
+		return nil, Stats{}, fmt.Errorf("embed: %s is a sparse encoder (SPLADE): use Sparse: %w", m.path, encoder.ErrModelKind)
 	}
 	return encodeChunks(ctx, m, texts, "embed", m.EmbedEncodings)
 }
@@ -256,7 +313,7 @@ func (m *Model) EmbedEncodings(encs []tokenize.Encoding) ([][]float32, error) {
 	ids, types, start := pack(encs)
 	flat, _, err := m.nat.Embed(ids, types, start, m.normalize)
 	if err != nil {
-		return nil, err
+		return nil, classify(err)
 	}
 	return split(flat, len(encs), m.info.Dim), nil
 }
@@ -264,15 +321,15 @@ func (m *Model) EmbedEncodings(encs []tokenize.Encoding) ([][]float32, error) {
 // Sparse returns the SPLADE vector of each text (a sparse-encoder model):
 // weight[v] = max over the text's tokens of log(1 + relu(MLM logit[v])), the
 // KTokens largest kept, ids ascending.
-func (m *Model) Sparse(ctx context.Context, texts []string) ([]SparseVec, error) {
+func (m *Model) Sparse(ctx context.Context, texts []string) ([]sparse.Vec, error) {
 	v, _, err := m.SparseWithStats(ctx, texts)
 	return v, err
 }
 
 // SparseWithStats is Sparse with token counts and truncations.
-func (m *Model) SparseWithStats(ctx context.Context, texts []string) ([]SparseVec, Stats, error) {
+func (m *Model) SparseWithStats(ctx context.Context, texts []string) ([]sparse.Vec, Stats, error) {
 	if !m.SparseEncoder() {
-		return nil, Stats{}, fmt.Errorf("sparse: %s is a %s (pooling %s), not a sparse encoder: sparse vectors need a SPLADE model: %w", m.path, m.info.Kind, m.info.Pooling, ErrModelKind)
+		return nil, Stats{}, fmt.Errorf("sparse: %s is a %s (pooling %s), not a sparse encoder: sparse vectors need a SPLADE model: %w", m.path, m.info.Kind, m.info.Pooling, encoder.ErrModelKind)
 	}
 	return encodeChunks(ctx, m, texts, "sparse", m.SparseEncodings)
 }
@@ -280,16 +337,16 @@ func (m *Model) SparseWithStats(ctx context.Context, texts []string) ([]SparseVe
 // SparseEncodings computes the sparse vectors of already tokenized inputs.
 // The native core returns KTokens (id, weight) slots per input; calls are
 // split so that those buffers stay below 16 MB.
-func (m *Model) SparseEncodings(encs []tokenize.Encoding) ([]SparseVec, error) {
+func (m *Model) SparseEncodings(encs []tokenize.Encoding) ([]sparse.Vec, error) {
 	k := m.kTokens
 	per := max(1, (1<<21)/k)
-	out := make([]SparseVec, 0, len(encs))
+	out := make([]sparse.Vec, 0, len(encs))
 	for lo := 0; lo < len(encs); lo += per {
 		part := encs[lo:min(lo+per, len(encs))]
 		ids, types, start := pack(part)
 		oid, ow, cnt, _, err := m.nat.Sparse(ids, types, start, k)
 		if err != nil {
-			return nil, err
+			return nil, classify(err)
 		}
 		for i := range part {
 			n := int(cnt[i])
@@ -299,7 +356,7 @@ func (m *Model) SparseEncodings(encs []tokenize.Encoding) ([]SparseVec, error) {
 	return out, nil
 }
 
-// Rerank implements Reranker: the raw logit of the selected label (SetLabel)
+// Rerank is the raw logit of the selected label (SetLabel)
 // for each (query, doc) pair.
 func (m *Model) Rerank(ctx context.Context, query string, docs []string) ([]float32, error) {
 	all, _, err := m.RerankWithStats(ctx, query, docs)
@@ -316,7 +373,7 @@ func (m *Model) Rerank(ctx context.Context, query string, docs []string) ([]floa
 // RerankWithStats returns every output logit of each pair and the stats.
 func (m *Model) RerankWithStats(ctx context.Context, query string, docs []string) ([][]float32, Stats, error) {
 	if !m.CrossEncoder() {
-		return nil, Stats{}, fmt.Errorf("rerank: %s is a bi-encoder (pooling %s): rerank needs a cross-encoder", m.path, m.info.Pooling)
+		return nil, Stats{}, fmt.Errorf("rerank: %s is a %s (pooling %s): rerank needs a cross-encoder: %w", m.path, m.info.Kind, m.info.Pooling, encoder.ErrModelKind)
 	}
 	st := Stats{Inputs: len(docs)}
 	out := make([][]float32, 0, len(docs))
@@ -335,14 +392,27 @@ func (m *Model) RerankWithStats(ctx context.Context, query string, docs []string
 			st.Tokens += len(e.IDs)
 			encs = append(encs, e)
 		}
-		ids, types, start := pack(encs)
-		flat, _, err := m.nat.Rerank(ids, types, start)
+		all, err := m.RankEncodings(encs)
 		if err != nil {
 			return nil, st, fmt.Errorf("rerank documents %d..%d: %w", lo, hi-1, err)
 		}
-		out = append(out, split(flat, len(encs), m.info.NumLabels)...)
+		out = append(out, all...)
 	}
 	return out, st, nil
+}
+
+// RankEncodings implements encoder.Ranker: every output logit of each
+// tokenized pair (one native call).
+func (m *Model) RankEncodings(encs []tokenize.Encoding) ([][]float32, error) {
+	if !m.CrossEncoder() {
+		return nil, fmt.Errorf("rerank: %s is a %s: %w", m.path, m.info.Kind, encoder.ErrModelKind)
+	}
+	ids, types, start := pack(encs)
+	flat, _, err := m.nat.Rerank(ids, types, start)
+	if err != nil {
+		return nil, classify(err)
+	}
+	return split(flat, len(encs), m.info.NumLabels), nil
 }
 
 func pack(encs []tokenize.Encoding) (ids, types, start []int32) {
@@ -368,26 +438,3 @@ func split(flat []float32, n, dim int) [][]float32 {
 	}
 	return out
 }
-
-// Sigmoid maps a cross-encoder logit to (0, 1), computed in float64 so that
-// large logits stay distinguishable.
-func Sigmoid(logit float32) float64 { return 1 / (1 + math.Exp(-float64(logit))) }
-
-// Ranked is one reranked document.
-type Ranked struct {
-	Index int     // position in the input
-	Score float32 // raw logit
-}
-
-// RankByScore orders scores descending; ties keep input order.
-func RankByScore(scores []float32) []Ranked {
-	r := make([]Ranked, len(scores))
-	for i, s := range scores {
-		r[i] = Ranked{Index: i, Score: s}
-	}
-	sort.SliceStable(r, func(a, b int) bool { return r[a].Score > r[b].Score })
-	return r
-}
-
-// IsNotExist reports whether err is a missing-file error.
-func IsNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }

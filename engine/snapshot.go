@@ -1,0 +1,345 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/quarry-search/quarry/engine/lexical"
+	"github.com/quarry-search/quarry/engine/meta"
+	"github.com/quarry-search/quarry/engine/search"
+	"github.com/quarry-search/quarry/engine/sparse"
+	"github.com/quarry-search/quarry/engine/store"
+)
+
+// snapshot is everything a search reads, for one committed generation:
+// published once, never modified, reference-counted so that a commit,
+// compaction or Close never frees what an in-flight search still reads. A
+// search takes one snapshot (Index.acquire) and never locks again.
+type snapshot struct {
+	refs atomic.Int64 // 1 for the Index while current, +1 per reader
+
+	man        *store.Manifest // this generation's manifest (never modified)
+	segs       []*segment      // by ordinal; shared with neighbouring generations
+	lex        *lexical.Index  // BM25 over the segments, statistics over live documents
+	tomb       store.Tombstones
+	live       meta.Bitmap // ordinals stored and not deleted
+	bits       int         // ordinals [0, bits) exist in this generation
+	an         lexical.Analyzer
+	bm25Fields string // the index's default BM25 field mode
+	sparse     bool
+
+	meta *metaState
+}
+
+// metaState is a generation's metadata table (filters and sort), built on
+// first use. The table is append-only and shared along a chain of
+// generations that only added documents: a generation's table may hold
+// ordinals of later ones, which its live bitmap masks out.
+type metaState struct {
+	once  sync.Once
+	table *meta.Table
+	err   error
+
+	base *metaState // the previous generation's state, to extend (nil: build from scratch)
+	from int        // first segment not in base's table
+	segs []*segment
+}
+
+// segment is a loaded segment, shared by every snapshot that has it and
+// closed when the last of them is released.
+type segment struct {
+	refs    atomic.Int64
+	meta    store.Segment
+	vecs    search.Vectors
+	rescore *search.Vectors
+	groups  []uint32
+	first   []uint32 // first row of each passage group, by ordinal - DocOrdStart (segment-local passage index)
+	docs    *store.DocReader
+	lex     *lexical.Segment
+	sp      *sparse.Segment // SPLADE postings (sparse indexes)
+}
+
+func (s *segment) ref() { s.refs.Add(1) }
+
+func (s *segment) release() {
+	if s.refs.Add(-1) == 0 {
+		s.docs.Close()
+	}
+}
+
+func (s *snapshot) tryRef() bool {
+	for {
+		n := s.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if s.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+func (s *snapshot) release() {
+	if s.refs.Add(-1) == 0 {
+		for _, seg := range s.segs {
+			seg.release()
+		}
+	}
+}
+
+// newSnapshot builds the snapshot of man. Segments of prev with the same
+// ID are shared (their files are immutable); the others are read from dir.
+// added, when not nil, says that man only appended segments to prev's
+// generation, so prev's metadata table can be extended instead of rebuilt.
+func newSnapshot(dir string, man *store.Manifest, prev *snapshot, extendMeta *bool) (*snapshot, error) {
+	an, err := lexical.AnalyzerByName(orDefault(man.Settings[settingAnalyzer], "en"))
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", dir, err)
+	}
+	s := &snapshot{man: man, an: an, bits: int(man.NextDocOrd()), sparse: man.Settings["sparse"] != "",
+		bm25Fields: orDefault(man.Settings[settingBM25Fields], "combined")}
+	s.refs.Store(1)
+	if man.Tombstones != nil {
+		if s.tomb, err = store.ReadTombstones(filepath.Join(dir, man.Tombstones.Name)); err != nil {
+			return nil, fmt.Errorf("open index %s: %w", dir, err)
+		}
+	}
+	old := map[uint64]*segment{}
+	if prev != nil {
+		for _, seg := range prev.segs {
+			old[seg.meta.ID] = seg
+		}
+	}
+	fail := func(err error) (*snapshot, error) {
+		for _, seg := range s.segs {
+			seg.release()
+		}
+		return nil, err
+	}
+	var lexSegs []*lexical.Segment
+	for _, sm := range man.Segments {
+		seg := old[sm.ID]
+		if seg != nil && seg.meta.Vectors == sm.Vectors && seg.meta.Docs == sm.Docs {
+			seg.ref()
+		} else {
+			if seg, err = loadSegment(dir, sm); err != nil {
+				return fail(err)
+			}
+		}
+		s.segs = append(s.segs, seg)
+		if seg.lex != nil {
+			lexSegs = append(lexSegs, seg.lex)
+		}
+	}
+	if len(lexSegs) > 0 {
+		lex, err := lexical.NewIndex(lexSegs)
+		if err != nil {
+			return fail(fmt.Errorf("open index %s: %w", dir, err))
+		}
+		s.lex = lex.WithDeleted(s.tomb.Ords())
+	}
+	s.live = meta.NewBitmap(s.bits)
+	for _, seg := range s.segs {
+		for o := seg.meta.DocOrdStart; o < seg.meta.DocOrdEnd; o++ {
+			s.live.Set(o)
+		}
+	}
+	for _, o := range s.tomb.Ords() {
+		if int(o) < s.bits {
+			s.live.Unset(o)
+		}
+	}
+	s.meta = &metaState{segs: s.segs}
+	if prev != nil && extendMeta != nil && *extendMeta {
+		s.meta.base, s.meta.from = prev.meta, len(prev.segs)
+	}
+	return s, nil
+}
+
+func loadSegment(dir string, s store.Segment) (*segment, error) {
+	data, err := store.ReadSegment(filepath.Join(dir, s.Vectors.Name))
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", dir, err)
+	}
+	docs, err := store.OpenDocs(filepath.Join(dir, s.Docs.Name))
+	if err != nil {
+		return nil, fmt.Errorf("open index %s: %w", dir, err)
+	}
+	seg := &segment{meta: s, docs: docs, groups: data.Groups, vecs: toBindings(&data.Vectors, data.Groups)}
+	seg.refs.Store(1)
+	if data.Rescore != nil {
+		r := toBindings(data.Rescore, data.Groups)
+		seg.rescore = &r
+	}
+	seg.first = firstRows(data.Groups, s.DocOrdStart, s.DocOrdEnd)
+	if ref, ok := s.Files[lexicalFile]; ok {
+		if seg.lex, err = lexical.ReadSegment(filepath.Join(dir, ref.Name)); err != nil {
+			docs.Close()
+			return nil, fmt.Errorf("open index %s: %w", dir, err)
+		}
+	}
+	if ref, ok := s.Files[sparseFile]; ok {
+		path := filepath.Join(dir, ref.Name)
+		sp, err := sparse.ReadFile(path)
+		if err == nil && (int64(sp.Rows()) != s.NumPassages || sp.Rows() > 0 && (sp.Groups[0] < s.DocOrdStart || sp.Groups[sp.Rows()-1] >= s.DocOrdEnd)) {
+			err = &sparse.CorruptError{Path: path, Where: "rows (against the manifest)", Detail: fmt.Sprintf("%d rows; segment %d has %d passages of documents [%d, %d)", sp.Rows(), s.ID, s.NumPassages, s.DocOrdStart, s.DocOrdEnd)}
+		}
+		if err != nil {
+			docs.Close()
+			return nil, fmt.Errorf("open index %s: %w", dir, err)
+		}
+		seg.sp = sp
+	}
+	return seg, nil
+}
+
+// firstRows is, for each ordinal of [start, end), the row of its first
+// passage (rows are grouped by ordinal, ascending).
+func firstRows(groups []uint32, start, end uint32) []uint32 {
+	out := make([]uint32, end-start)
+	r := 0
+	for o := start; o < end; o++ {
+		for r < len(groups) && groups[r] < o {
+			r++
+		}
+		out[o-start] = uint32(r)
+	}
+	return out
+}
+
+func toBindings(v *store.Vectors, groups []uint32) search.Vectors {
+	return search.Vectors{Type: search.VecType(v.DType - 1), Dim: v.Dim, N: v.N, Data: v.Data, Scales: v.Scales, Groups: groups}
+}
+
+// segmentOf is the segment holding ordinal ord (nil if none).
+func (s *snapshot) segmentOf(ord uint32) *segment {
+	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].meta.DocOrdEnd > ord })
+	if i == len(s.segs) || ord < s.segs[i].meta.DocOrdStart {
+		return nil
+	}
+	return s.segs[i]
+}
+
+// doc fetches a stored document by ordinal.
+func (s *snapshot) doc(ord uint32) (store.DocRecord, error) {
+	seg := s.segmentOf(ord)
+	if seg == nil {
+		return store.DocRecord{}, fmt.Errorf("document ordinal %d is in no segment", ord)
+	}
+	return seg.docs.Get(ord)
+}
+
+// table is the generation's metadata table, built on first use.
+func (s *snapshot) table() (*meta.Table, error) {
+	return s.meta.get()
+}
+
+func (ms *metaState) get() (*meta.Table, error) {
+	ms.once.Do(func() {
+		t, from := (*meta.Table)(nil), 0
+		if ms.base != nil {
+			if bt, err := ms.base.get(); err == nil {
+				t, from = bt, ms.from
+			}
+			ms.base = nil // no chain of old states kept alive
+		}
+		if t == nil {
+			t = meta.NewTable()
+		}
+		for _, seg := range ms.segs[from:] {
+			if t.Len() > int(seg.meta.DocOrdStart) {
+				// Not an append-only successor after all: start over.
+				t, from = meta.NewTable(), 0
+				ms.table, ms.err = buildTable(t, ms.segs)
+				return
+			}
+			if err := appendSegmentMeta(t, seg); err != nil {
+				ms.err = err
+				return
+			}
+		}
+		ms.table = t
+		ms.segs = nil
+	})
+	return ms.table, ms.err
+}
+
+func buildTable(t *meta.Table, segs []*segment) (*meta.Table, error) {
+	for _, seg := range segs {
+		if err := appendSegmentMeta(t, seg); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
+}
+
+func appendSegmentMeta(t *meta.Table, seg *segment) error {
+	for rec, err := range seg.docs.All() {
+		if err != nil {
+			return err
+		}
+		if err := appendMeta(t, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// appendMeta adds a record's metadata at its ordinal; ordinals without a
+// record (deleted before a compaction) get no values (the live bitmap
+// excludes them anyway).
+func appendMeta(t *meta.Table, rec store.DocRecord) error {
+	for uint32(t.Len()) < rec.Ord {
+		if _, err := t.Append(nil); err != nil {
+			return err
+		}
+	}
+	var md map[string]any
+	if len(rec.Metadata) > 0 {
+		dec := json.NewDecoder(bytes.NewReader(rec.Metadata))
+		dec.UseNumber()
+		if err := dec.Decode(&md); err != nil {
+			return fmt.Errorf("document %q: metadata: %w", rec.ID, err)
+		}
+	}
+	_, err := t.Append(md)
+	return err
+}
+
+// sparseInfo summarizes the sparse vectors of the segments (nil for a dense
+// index).
+func (s *snapshot) sparseInfo() *SparseInfo {
+	if !s.sparse {
+		return nil
+	}
+	si := &SparseInfo{}
+	si.Vocab, _ = strconv.Atoi(s.man.Settings["sparse.vocab"])
+	si.KTokens, _ = strconv.Atoi(s.man.Settings["sparse.k_tokens"])
+	terms := map[int]bool{}
+	var rows int
+	minA, maxA := 0, 0
+	for _, seg := range s.segs {
+		if seg.sp == nil {
+			continue
+		}
+		mn, mx, used := seg.sp.RowStats()
+		if rows == 0 || mn < minA {
+			minA = mn
+		}
+		maxA = max(maxA, mx)
+		rows += seg.sp.Rows()
+		si.Postings += seg.sp.Postings()
+		for _, t := range used {
+			terms[t] = true
+		}
+	}
+	si.Terms = len(terms)
+	si.Passages = sparse.FromCounts(rows, si.Postings, minA, maxA, si.Vocab)
+	return si
+}
