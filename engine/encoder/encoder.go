@@ -110,4 +110,3 @@ func nameOf(info Info) string {
 	}
 	return "the model"
 }
-
