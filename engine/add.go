@@ -474,7 +474,7 @@ func (ix *Index) commit(man *store.Manifest, appended bool) error {
 	}
 	ix.pending = nil
 	cur := ix.cur.Load()
-	snap, err := newSnapshot(ix.dir, cloneManifest(man), cur, &appended)
+	snap, err := newSnapshot(ix.dir, cloneManifest(man), cur, &appended, ix.docCache)
 	if err != nil {
 		return fmt.Errorf("committed generation %d but could not load it: %w", man.Generation, err)
 	}

@@ -105,10 +105,10 @@ func (ix *Index) Compact(ctx context.Context) (*CompactStats, error) {
 		if err != nil {
 			return nil, fmt.Errorf("compact segment %d: %w", s.ID, err)
 		}
+		next++ // used even when the copy is empty: its files are GC'd, the id is never reused
 		if dst.Docs == 0 {
-			continue // every document of the segment was deleted; its new files are GC'd
+			continue // every document of the segment was deleted
 		}
-		next++
 		ns := store.Segment{ID: id, DocOrdStart: dst.FirstOrd, DocOrdEnd: dst.LastOrd + 1, NumDocs: dst.Docs,
 			NumPassages: vst.Passages, Vectors: vref, Docs: dref, Files: map[string]store.FileRef{}}
 		// Rebuild BM25 from the kept records.

@@ -77,6 +77,22 @@ type OpenOptions struct {
 	// Writable takes the index lock so Add, Delete and Compact work.
 	Writable     bool
 	ModelOptions ModelOptions
+	// DocCacheBytes bounds the decoded doc-store blocks kept for fetching
+	// result documents; 0 = 32 MiB, negative = a few blocks per segment.
+	DocCacheBytes int64
+}
+
+// defaultDocCache is the default OpenOptions.DocCacheBytes.
+const defaultDocCache = 32 << 20
+
+func newDocCache(n int64) *store.BlockCache {
+	switch {
+	case n == 0:
+		return store.NewBlockCache(defaultDocCache)
+	case n < 0:
+		return nil
+	}
+	return store.NewBlockCache(n)
 }
 
 // Index is a quarry index directory opened for searching (and, when
@@ -85,8 +101,9 @@ type OpenOptions struct {
 // never waits for a writer; writes are serialized and publish the next
 // snapshot when they commit.
 type Index struct {
-	dir  string
-	opts OpenOptions
+	dir      string
+	opts     OpenOptions
+	docCache *store.BlockCache // shared by the doc stores of every snapshot
 
 	cur atomic.Pointer[snapshot] // nil once closed
 
@@ -198,7 +215,7 @@ func Create(dir string, opts CreateOptions) (_ *Index, err error) {
 		}
 		return nil, markLocked(fmt.Errorf("create index %s: %w", dir, err))
 	}
-	ix := &Index{dir: dir, lock: lock, made: made, opts: OpenOptions{Writable: true, ModelOptions: opts.ModelOptions, Encoder: opts.Encoder}}
+	ix := &Index{dir: dir, lock: lock, made: made, opts: OpenOptions{Writable: true, ModelOptions: opts.ModelOptions, Encoder: opts.Encoder}, docCache: newDocCache(0)}
 	defer func() {
 		if err != nil {
 			ix.abandon()
@@ -261,7 +278,7 @@ func Create(dir string, opts CreateOptions) (_ *Index, err error) {
 	}
 	ix.pending = man
 	ix.ids = map[string]uint32{}
-	snap, err := newSnapshot(dir, man, nil, nil)
+	snap, err := newSnapshot(dir, man, nil, nil, ix.docCache)
 	if err != nil {
 		return nil, err
 	}
@@ -320,7 +337,7 @@ func orDefault(s, d string) string {
 
 // Open opens an existing index.
 func Open(dir string, opts OpenOptions) (*Index, error) {
-	ix := &Index{dir: dir, opts: opts}
+	ix := &Index{dir: dir, opts: opts, docCache: newDocCache(opts.DocCacheBytes)}
 	var man *store.Manifest
 	var err error
 	if opts.Writable {
@@ -345,7 +362,7 @@ func Open(dir string, opts OpenOptions) (*Index, error) {
 			return nil, fmt.Errorf("open index %s: %w", dir, err)
 		}
 	}
-	snap, err := newSnapshot(dir, man, nil, nil)
+	snap, err := newSnapshot(dir, man, nil, nil, ix.docCache)
 	if err != nil {
 		ix.lock.Release()
 		return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/quarry-search/quarry/engine/encoder"
 	"github.com/quarry-search/quarry/engine/native"
+	"github.com/quarry-search/quarry/engine/search"
 	"github.com/quarry-search/quarry/engine/sparse"
 )
 
@@ -90,3 +91,7 @@ func RankByScore(scores []float32) []Ranked {
 
 // IsNotExist reports whether err is a missing-file error.
 func IsNotExist(err error) bool { return errors.Is(err, os.ErrNotExist) }
+
+// NativeAvailable reports whether this build links the native core (models
+// can be loaded).
+func NativeAvailable() bool { return search.Native() }

@@ -97,7 +97,7 @@ func (s *snapshot) release() {
 // ID are shared (their files are immutable); the others are read from dir.
 // added, when not nil, says that man only appended segments to prev's
 // generation, so prev's metadata table can be extended instead of rebuilt.
-func newSnapshot(dir string, man *store.Manifest, prev *snapshot, extendMeta *bool) (*snapshot, error) {
+func newSnapshot(dir string, man *store.Manifest, prev *snapshot, extendMeta *bool, cache *store.BlockCache) (*snapshot, error) {
 	an, err := lexical.AnalyzerByName(orDefault(man.Settings[settingAnalyzer], "en"))
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", dir, err)
@@ -128,7 +128,7 @@ func newSnapshot(dir string, man *store.Manifest, prev *snapshot, extendMeta *bo
 		if seg != nil && seg.meta.Vectors == sm.Vectors && seg.meta.Docs == sm.Docs {
 			seg.ref()
 		} else {
-			if seg, err = loadSegment(dir, sm); err != nil {
+			if seg, err = loadSegment(dir, sm, cache); err != nil {
 				return fail(err)
 			}
 		}
@@ -162,7 +162,7 @@ func newSnapshot(dir string, man *store.Manifest, prev *snapshot, extendMeta *bo
 	return s, nil
 }
 
-func loadSegment(dir string, s store.Segment) (*segment, error) {
+func loadSegment(dir string, s store.Segment, cache *store.BlockCache) (*segment, error) {
 	data, err := store.ReadSegment(filepath.Join(dir, s.Vectors.Name))
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", dir, err)
@@ -171,6 +171,7 @@ func loadSegment(dir string, s store.Segment) (*segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", dir, err)
 	}
+	docs.SetCache(cache)
 	seg := &segment{meta: s, docs: docs, groups: data.Groups, vecs: toBindings(&data.Vectors, data.Groups)}
 	seg.refs.Store(1)
 	if data.Rescore != nil {

@@ -215,16 +215,22 @@ type docDecoder struct {
 }
 
 func (d *docDecoder) uvarint(what string, limit uint64) uint64 {
+	return d.uvarintOf(what, "", limit)
+}
+
+// uvarintOf is uvarint of the field named what+suffix (joined only for an
+// error message: decoding allocates nothing).
+func (d *docDecoder) uvarintOf(what, suffix string, limit uint64) uint64 {
 	if d.err != "" {
 		return 0
 	}
 	v, n := binary.Uvarint(d.b)
 	if n <= 0 {
-		d.err = what + ": bad varint"
+		d.err = what + suffix + ": bad varint"
 		return 0
 	}
 	if v > limit {
-		d.err = fmt.Sprintf("%s: %d exceeds %d", what, v, limit)
+		d.err = fmt.Sprintf("%s%s: %d exceeds %d", what, suffix, v, limit)
 		return 0
 	}
 	d.b = d.b[n:]
@@ -232,7 +238,7 @@ func (d *docDecoder) uvarint(what string, limit uint64) uint64 {
 }
 
 func (d *docDecoder) bytes(what string) []byte {
-	n := d.uvarint(what+" length", math.MaxInt32)
+	n := d.uvarintOf(what, " length", math.MaxInt32)
 	if d.err == "" && n > uint64(len(d.b)) {
 		d.err = fmt.Sprintf("%s length %d exceeds the %d bytes left in the block", what, n, len(d.b))
 	}
@@ -331,11 +337,101 @@ type DocReader struct {
 	last   uint32
 	closer io.Closer
 
-	mu    sync.Mutex // guards the one-block cache
-	cache int        // block held in raw/idx, -1 for none
-	idx   blockIndex
-	buf   blockBuf
-	raw   []byte
+	cache *BlockCache
+}
+
+// docBlock is a decoded, validated and indexed block; never modified once
+// cached, so concurrent Gets read it without a lock.
+type docBlock struct {
+	raw []byte
+	idx blockIndex
+}
+
+// BlockCache keeps the most recently used decoded doc-store blocks of any
+// number of DocReaders within a byte budget, so that fetching the documents
+// of search results decodes (and validates) a hot block once, not once per
+// hit. It is safe for concurrent use.
+type BlockCache struct {
+	mu     sync.Mutex
+	budget int64
+	size   int64
+	tick   uint64
+	m      map[blockKey]*cacheEntry
+}
+
+type blockKey struct {
+	r *DocReader
+	i int
+}
+
+type cacheEntry struct {
+	b    *docBlock
+	used uint64
+	size int64
+}
+
+// NewBlockCache makes a cache of at most budget bytes of decoded blocks
+// (one block is always kept, whatever its size).
+func NewBlockCache(budget int64) *BlockCache {
+	return &BlockCache{budget: budget, m: map[blockKey]*cacheEntry{}}
+}
+
+func (c *BlockCache) get(k blockKey) *docBlock {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e := c.m[k]; e != nil {
+		c.tick++
+		e.used = c.tick
+		return e.b
+	}
+	return nil
+}
+
+// put caches b under k (or returns the block another caller cached
+// meanwhile), evicting least recently used blocks beyond the budget.
+func (c *BlockCache) put(k blockKey, b *docBlock) *docBlock {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tick++
+	if e := c.m[k]; e != nil {
+		e.used = c.tick
+		return e.b
+	}
+	size := int64(cap(b.raw) + 8*cap(b.idx.offs) + 4*cap(b.idx.ords) + 64)
+	for c.size+size > c.budget && len(c.m) > 0 {
+		var victim blockKey
+		oldest := ^uint64(0)
+		for key, e := range c.m {
+			if e.used < oldest {
+				victim, oldest = key, e.used
+			}
+		}
+		c.size -= c.m[victim].size
+		delete(c.m, victim)
+	}
+	c.m[k] = &cacheEntry{b: b, used: c.tick, size: size}
+	c.size += size
+	return b
+}
+
+// drop forgets every block of r (when r closes).
+func (c *BlockCache) drop(r *DocReader) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, e := range c.m {
+		if k.r == r {
+			c.size -= e.size
+			delete(c.m, k)
+		}
+	}
+}
+
+// SetCache makes the reader keep decoded blocks in c (shared with other
+// readers) instead of its own small cache. Call it before the first Get.
+func (d *DocReader) SetCache(c *BlockCache) {
+	if c != nil {
+		d.cache = c
+	}
 }
 
 // OpenDocs opens a doc store file.
@@ -365,7 +461,7 @@ func NewDocReader(r io.ReaderAt, size int64, name string) (*DocReader, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open doc store: %w", err)
 	}
-	d := &DocReader{c: c, cache: -1}
+	d := &DocReader{c: c, cache: NewBlockCache(defaultReaderCache)}
 	if err := d.parse(); err != nil {
 		c.close()
 		return nil, fmt.Errorf("open doc store: %w", err)
@@ -446,20 +542,34 @@ func (d *DocReader) Get(ord uint32) (DocRecord, error) {
 	if i < 0 || ord > d.last {
 		return DocRecord{}, fmt.Errorf("doc store %s: ordinal %d: %w", d.c.path, ord, ErrNotFound)
 	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.cache != i {
-		d.cache = -1
-		if err := d.load(i, &d.buf, &d.raw, &d.idx); err != nil {
-			return DocRecord{}, err
-		}
-		d.cache = i
+	b, err := d.block(i)
+	if err != nil {
+		return DocRecord{}, err
 	}
-	j, ok := slices.BinarySearch(d.idx.ords, ord)
+	j, ok := slices.BinarySearch(b.idx.ords, ord)
 	if !ok {
 		return DocRecord{}, fmt.Errorf("doc store %s: ordinal %d: %w", d.c.path, ord, ErrNotFound)
 	}
-	return decodeAt(d.raw, &d.idx, j), nil
+	return decodeAt(b.raw, &b.idx, j), nil
+}
+
+// defaultReaderCache is the budget of a reader's own block cache (one
+// without SetCache): a few 64 KiB blocks.
+const defaultReaderCache = 4 * DefaultDocBlockBytes
+
+// block returns decoded block i from the cache, decoding it (outside any
+// lock: concurrent Gets proceed) and caching it on a miss.
+func (d *DocReader) block(i int) (*docBlock, error) {
+	k := blockKey{d, i}
+	if b := d.cache.get(k); b != nil {
+		return b, nil
+	}
+	b := &docBlock{}
+	var buf blockBuf
+	if err := d.load(i, &buf, &b.raw, &b.idx); err != nil {
+		return nil, err
+	}
+	return d.cache.put(k, b), nil
 }
 
 // All iterates over the records in ordinal order, one block in memory at a
@@ -485,6 +595,7 @@ func (d *DocReader) All() iter.Seq2[DocRecord, error] {
 
 // Close releases the reader (and the file, when opened by OpenDocs).
 func (d *DocReader) Close() error {
+	d.cache.drop(d)
 	d.c.close()
 	if d.closer != nil {
 		err := d.closer.Close()

@@ -4,6 +4,7 @@ package store
 
 import (
 	"fmt"
+	"sync"
 
 	"github.com/DataDog/zstd"
 )
@@ -14,28 +15,36 @@ import (
 // a test checks that each decodes the other's frames.
 const zstdImpl = "github.com/DataDog/zstd (libzstd via cgo)"
 
-// zstdCodec compresses and decompresses whole zstd frames. The C library's
-// one-shot calls create their own context per call, so the codec holds no
-// state and is safe for concurrent use.
-type zstdCodec struct{}
+// zstdCodec compresses and decompresses whole zstd frames. It keeps a pool
+// of C contexts (creating one per call costs more than decoding a small
+// block), so it is safe for concurrent use.
+type zstdCodec struct{ ctxs sync.Pool }
 
 // newZstdCodec returns a codec; maxRaw bounds decompressed sizes (the C path
 // always decompresses into a caller buffer of exactly the expected size).
-func newZstdCodec(maxRaw int) (*zstdCodec, error) { return &zstdCodec{}, nil }
+func newZstdCodec(maxRaw int) (*zstdCodec, error) {
+	c := &zstdCodec{}
+	c.ctxs.New = func() any { return zstd.NewCtx() }
+	return c, nil
+}
 
 // compress appends nothing: it returns the frame for src in dst's storage when
 // dst is large enough.
-func (*zstdCodec) compress(dst, src []byte, level int) ([]byte, error) {
-	return zstd.CompressLevel(dst[:0], src, level)
+func (c *zstdCodec) compress(dst, src []byte, level int) ([]byte, error) {
+	ctx := c.ctxs.Get().(zstd.Ctx)
+	defer c.ctxs.Put(ctx)
+	return ctx.CompressLevel(dst[:0], src, level)
 }
 
 // decompress decodes src, which must hold frames of exactly len(dst) bytes,
 // into dst.
-func (*zstdCodec) decompress(dst, src []byte) error {
+func (c *zstdCodec) decompress(dst, src []byte) error {
 	if len(src) == 0 || len(dst) == 0 {
 		return fmt.Errorf("zstd: empty frame or output")
 	}
-	n, err := zstd.DecompressInto(dst, src)
+	ctx := c.ctxs.Get().(zstd.Ctx)
+	defer c.ctxs.Put(ctx)
+	n, err := ctx.DecompressInto(dst, src)
 	if err != nil {
 		return fmt.Errorf("zstd: %w", err)
 	}
@@ -45,4 +54,4 @@ func (*zstdCodec) decompress(dst, src []byte) error {
 	return nil
 }
 
-func (*zstdCodec) close() {}
+func (c *zstdCodec) close() { c.ctxs = sync.Pool{} }
