@@ -24,6 +24,25 @@
 // passages; a process killed at any moment loses at most the segment in
 // progress, and Add with the same input resumes after the last commit.
 //
+// Concurrency: every search reads one immutable, reference-counted snapshot
+// of a committed generation (segments, BM25, tombstones, live bitmap,
+// metadata) and never waits for a writer; Add, Delete and Compact are
+// serialized and publish the next snapshot at each commit, so a search
+// running while documents are added sees either the old or the new
+// generation, never a mix. Files of a replaced generation stay open until
+// its last search finishes.
+//
+// Encoders: the engine indexes and searches through the Encoder interface
+// (engine/encoder). LoadModel returns the native implementation (GGUF
+// models run by the native core, engine/native); CreateOptions.Encoder and
+// OpenOptions.Encoder inject any other (engine/encoder/fake is a pure-Go
+// one for tests).
+//
+// Errors carry a kind (engine/errs: bad input, not found, conflict,
+// corrupt, limit, unavailable, canceled, internal) that front ends map to
+// exit codes and HTTP statuses with errs.KindOf.
+//
 // Models and indexes are safe for concurrent use; Close is idempotent. Built
-// with CGO_ENABLED=0 the package compiles and model calls return ErrNoNative.
+// with CGO_ENABLED=0 the package compiles and native model calls return
+// ErrNoNative (kind unavailable).
 package engine
