@@ -4,18 +4,11 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
-	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"syscall"
 )
-
-// castagnoli is the CRC-32C table every checksum in an index uses (computed
-// once, never modified).
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
-
-func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
 
 // tempSuffix marks temporary files: a file being written to NAME is named
 // ".NAME.tmp-<random digits>" in the same directory until it is published. GC
@@ -93,7 +86,7 @@ func (a *AtomicFile) Write(p []byte) (int, error) {
 		return 0, fmt.Errorf("write %s: file already committed or aborted", a.path)
 	}
 	n, err := a.w.Write(p)
-	a.crc = crc32.Update(a.crc, castagnoli, p[:n])
+	a.crc = UpdateCRC32C(a.crc, p[:n])
 	a.size += int64(n)
 	if err != nil {
 		a.err = fmt.Errorf("write %s (temporary %s): %w", a.path, filepath.Base(a.tmp), err)
@@ -201,4 +194,21 @@ func syncDir(dir string) error {
 		return fmt.Errorf("fsync directory %s: %w", dir, err)
 	}
 	return nil
+}
+
+// WriteFileAtomic writes data as the new file path through AtomicFile
+// (temporary file, fsync, no-clobber publish, directory fsync, mode 0644) and
+// returns its FileRef. It fails, leaving nothing behind, if path exists. It
+// is the publish step of every package that writes a whole index file from
+// memory (the lexical and sparse indexes).
+func WriteFileAtomic(path string, data []byte) (FileRef, error) {
+	af, err := CreateAtomic(path)
+	if err != nil {
+		return FileRef{}, err
+	}
+	if _, err := af.Write(data); err != nil {
+		af.Abort()
+		return FileRef{}, err
+	}
+	return af.Commit()
 }

@@ -3,6 +3,8 @@ package store
 import (
 	"errors"
 	"fmt"
+
+	"github.com/quarry-search/quarry/engine/errs"
 )
 
 // ErrCorrupt matches (errors.Is) every error that reports damaged or
@@ -15,14 +17,23 @@ var ErrCorrupt = errors.New("index data is corrupt")
 // does not hold.
 var ErrNotFound = errors.New("not found")
 
+// ErrNoDocuments is returned (wrapped) by writers and filtered copies of file
+// kinds that cannot represent an empty segment (the lexical index) when no
+// document is left to write; no file is written. Callers branch on it with
+// errors.Is.
+var ErrNoDocuments = errors.New("no documents to write")
+
 // ErrLocked is returned (wrapped) by AcquireLock when another writer holds the
 // index lock.
 var ErrLocked = errors.New("index is locked by another writer")
 
 // CorruptError reports damaged data: Path is the file, Where the part of it
 // (for example "header", "block 3 (vectors, rows 3072-4095)", "field
-// segments[2].vectors.size"), Detail what is wrong and Remedy, when set, what
-// the user can do about it.
+// segments[2].vectors.size", "section postings"), Detail what is wrong and
+// Remedy, when set, what the user can do about it. It is the one corruption
+// error of every index file, the store's own and those of the packages that
+// keep per-segment files (lexical, sparse): errors.Is(err, ErrCorrupt) and
+// errs.KindOf(err) == errs.Corrupt hold for all of them.
 type CorruptError struct {
 	Path   string
 	Where  string
@@ -48,7 +59,16 @@ func (e *CorruptError) Unwrap() error { return e.Err }
 // Is makes errors.Is(err, ErrCorrupt) true.
 func (e *CorruptError) Is(target error) bool { return target == ErrCorrupt }
 
-// corrupt builds a *CorruptError.
-func corrupt(path, where, format string, args ...any) *CorruptError {
+// ErrorKind classifies the error for the front ends: errs.Corrupt.
+func (e *CorruptError) ErrorKind() errs.Kind { return errs.Corrupt }
+
+// Corruptf builds a *CorruptError for the file path, the part where and a
+// detail formatted from format and args.
+func Corruptf(path, where, format string, args ...any) *CorruptError {
 	return &CorruptError{Path: path, Where: where, Detail: fmt.Sprintf(format, args...)}
+}
+
+// corrupt is Corruptf.
+func corrupt(path, where, format string, args ...any) *CorruptError {
+	return Corruptf(path, where, format, args...)
 }
