@@ -30,7 +30,13 @@ type GCResult struct {
 // writing files into dir concurrently (their temporary files would be
 // removed). For a new index (m.Generation 0, no MANIFEST yet) GC removes the
 // leftovers of an interrupted first run.
-func GC(dir string, m *Manifest) (GCResult, error) {
+//
+// GC recognizes index files by the generic scheme (IsIndexFileName);
+// Registry.GC recognizes only the kinds it declares.
+func GC(dir string, m *Manifest) (GCResult, error) { return gc(dir, m, IsIndexFileName) }
+
+// gc is GC with isIndexFile deciding which names are index files.
+func gc(dir string, m *Manifest, isIndexFile func(name string) bool) (GCResult, error) {
 	var res GCResult
 	gens, err := ListManifests(dir)
 	if err != nil {
@@ -80,7 +86,7 @@ func GC(dir string, m *Manifest) (GCResult, error) {
 			continue
 		}
 		temp := strings.HasPrefix(name, ".") && strings.Contains(name, tempSuffix)
-		if !e.Type().IsRegular() || !temp && !IsIndexFileName(name) {
+		if !e.Type().IsRegular() || !temp && !isIndexFile(name) {
 			res.Unknown = append(res.Unknown, name)
 			continue
 		}
