@@ -449,11 +449,11 @@ func (ix *Index) writeSegment(ctx context.Context, enc Encoder, man *store.Manif
 	}
 	if len(p.lex) > 0 {
 		lexPath := filepath.Join(ix.dir, lexical.SegmentFileName(id))
-		info, err := lexical.BuildSegment(ctx, lexPath, p.lex, ix.analyzer())
+		ref, _, err := lexical.BuildSegment(ctx, lexPath, p.lex, ix.analyzer())
 		if err != nil {
 			return err
 		}
-		seg.Files[lexicalFile] = store.FileRef{Name: filepath.Base(lexPath), Size: info.Size, CRC32C: info.CRC32C}
+		seg.Files[lexicalFile] = ref
 	}
 	man.Segments = append(man.Segments, seg)
 	man.NextSegmentID = id + 1

@@ -133,11 +133,11 @@ func (ix *Index) Compact(ctx context.Context) (*CompactStats, error) {
 		}
 		docs.Close()
 		lexPath := filepath.Join(ix.dir, lexical.SegmentFileName(id))
-		info, err := lexical.BuildSegment(ctx, lexPath, lex, an)
+		ref, _, err := lexical.BuildSegment(ctx, lexPath, lex, an)
 		if err != nil {
 			return nil, err
 		}
-		ns.Files[lexicalFile] = store.FileRef{Name: filepath.Base(lexPath), Size: info.Size, CRC32C: info.CRC32C}
+		ns.Files[lexicalFile] = ref
 		segs = append(segs, ns)
 	}
 	man.Segments = segs

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/quarry-search/quarry/engine/lexical/synth"
+	"github.com/quarry-search/quarry/engine/store"
 )
 
 // Benchmark corpus: 100k documents of ~100 words (50 to 150) with titles of
@@ -31,17 +32,20 @@ func benchDocs(n int) []Doc {
 func BenchmarkBuild(b *testing.B) {
 	docs := benchDocs(benchOpts.Docs)
 	dir := b.TempDir()
+	path := filepath.Join(dir, SegmentFileName(0))
+	var ref store.FileRef
 	var info SegmentInfo
 	b.ResetTimer()
 	for b.Loop() {
+		os.Remove(path) // BuildSegment never replaces a file
 		var err error
-		info, err = BuildSegment(context.Background(), filepath.Join(dir, "lex-000000.bm25"), docs, English())
+		ref, info, err = BuildSegment(context.Background(), path, docs, English())
 		if err != nil {
 			b.Fatal(err)
 		}
 	}
 	b.ReportMetric(float64(len(docs))*float64(b.N)/b.Elapsed().Seconds(), "docs/s")
-	b.ReportMetric(float64(info.Size)/(1<<20), "MiB")
+	b.ReportMetric(float64(ref.Size)/(1<<20), "MiB")
 	b.ReportMetric(float64(info.Terms), "terms")
 }
 
@@ -92,7 +96,7 @@ func BenchmarkSearch(b *testing.B) {
 // segment.
 func BenchmarkOpen(b *testing.B) {
 	p := filepath.Join(b.TempDir(), "lex-000000.bm25")
-	if _, err := BuildSegment(context.Background(), p, benchDocs(benchOpts.Docs), English()); err != nil {
+	if _, _, err := BuildSegment(context.Background(), p, benchDocs(benchOpts.Docs), English()); err != nil {
 		b.Fatal(err)
 	}
 	st, _ := os.Stat(p)

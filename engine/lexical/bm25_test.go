@@ -212,7 +212,7 @@ func buildIndex(t testing.TB, docs []Doc, an Analyzer, sizes ...int) *Index {
 			n = min(sizes[i], n)
 		}
 		p := filepath.Join(dir, SegmentFileName(uint64(i)))
-		if _, err := BuildSegment(context.Background(), p, docs[lo:lo+n], an); err != nil {
+		if _, _, err := BuildSegment(context.Background(), p, docs[lo:lo+n], an); err != nil {
 			t.Fatal(err)
 		}
 		paths = append(paths, p)

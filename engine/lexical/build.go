@@ -4,11 +4,11 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
 	"sort"
 	"sync"
+
+	"github.com/quarry-search/quarry/engine/store"
 )
 
 // Doc is one document to index. Ord is its global ordinal.
@@ -18,21 +18,16 @@ type Doc struct {
 	Text  string
 }
 
-// SegmentInfo describes a written segment file, for the manifest.
+// SegmentInfo describes the content of a segment file. The manifest's
+// reference to a written file (name, size, CRC-32C) is the store.FileRef
+// that BuildSegment and CopyFiltered return beside it.
 type SegmentInfo struct {
-	Path     string // where it was written
-	Size     int64  // bytes
-	CRC32C   uint32 // CRC-32C (Castagnoli) of the whole file
 	Start    uint32 // first ordinal; the segment covers [Start, Start+Docs)
 	Docs     int
 	Terms    int    // distinct terms
 	Postings int    // (term, document) pairs
 	Analyzer string // analyzer name
 }
-
-// SegmentFileName is the conventional name of segment number seq's lexical
-// file: "lex-000042.bm25".
-func SegmentFileName(seq uint64) string { return fmt.Sprintf("lex-%06d.bm25", seq) }
 
 // analyzeChunk is how many documents are analyzed in parallel before their
 // terms are merged into the postings; it bounds the memory of a build.
@@ -60,13 +55,14 @@ type postingsBuilder struct {
 
 // EncodeSegment analyzes docs with an and returns the segment file's bytes.
 // docs must have consecutive ordinals (docs[i].Ord == docs[0].Ord+i) and
-// must not be empty. Analysis runs on GOMAXPROCS goroutines.
+// must not be empty (an error wrapping store.ErrNoDocuments). Analysis runs
+// on GOMAXPROCS goroutines.
 func EncodeSegment(ctx context.Context, docs []Doc, an Analyzer) ([]byte, SegmentInfo, error) {
 	if !an.valid() {
 		return nil, SegmentInfo{}, fmt.Errorf("lexical: encode segment: zero Analyzer")
 	}
 	if len(docs) == 0 {
-		return nil, SegmentInfo{}, fmt.Errorf("lexical: encode segment: no documents")
+		return nil, SegmentInfo{}, fmt.Errorf("lexical: encode segment: %w", store.ErrNoDocuments)
 	}
 	start := docs[0].Ord
 	if uint64(start)+uint64(len(docs)) > maxU32+1 {
@@ -95,17 +91,7 @@ func EncodeSegment(ctx context.Context, docs []Doc, an Analyzer) ([]byte, Segmen
 		for i := lo; i < hi; i++ {
 			dt := &analyzed[i-lo]
 			ord := int64(docs[i].Ord)
-			dl = binary.AppendUvarint(dl, uint64(dt.dl[fTitle]))
-			dl = binary.AppendUvarint(dl, uint64(dt.dl[fText]))
-			for f := range 2 {
-				stats.sumTF[f] += uint64(dt.dl[f])
-				if dt.dl[f] > 0 {
-					stats.docCount[f]++
-				}
-			}
-			if dt.dl[fTitle]+dt.dl[fText] > 0 {
-				stats.docCount[fAny]++
-			}
+			dl = stats.addDoc(dl, dt.dl)
 			for _, tf := range dt.terms {
 				id, ok := ids[tf.term]
 				if !ok {
@@ -113,29 +99,24 @@ func EncodeSegment(ctx context.Context, docs []Doc, an Analyzer) ([]byte, Segmen
 					ids[tf.term] = id
 					terms = append(terms, &postingsBuilder{term: tf.term, last: int64(start) - 1})
 				}
-				p := terms[id]
-				p.buf = binary.AppendUvarint(p.buf, uint64(ord-p.last))
-				p.last = ord
-				code := uint64(tf.tf[fText]) << 1
-				if tf.tf[fTitle] > 0 {
-					p.buf = binary.AppendUvarint(p.buf, code|1)
-					p.buf = binary.AppendUvarint(p.buf, uint64(tf.tf[fTitle]))
-					p.df[fTitle]++
-				} else {
-					p.buf = binary.AppendUvarint(p.buf, code)
-				}
-				if tf.tf[fText] > 0 {
-					p.df[fText]++
-				}
-				p.df[fAny]++
+				terms[id].add(ord, tf.tf[fTitle], tf.tf[fText])
 				entries++
 			}
 			*dt = docTerms{}
 		}
 	}
-	stats.sumTF[fAny] = stats.sumTF[fTitle] + stats.sumTF[fText]
-
 	sort.Slice(terms, func(i, j int) bool { return terms[i].term < terms[j].term })
+	data := encodeFile(an.name, start, n, &stats, terms, dl, entries)
+	return data, SegmentInfo{Start: start, Docs: n, Terms: len(terms), Postings: entries, Analyzer: an.name}, nil
+}
+
+// encodeFile lays out a segment file: the meta section from the analyzer
+// name, the ordinal range [start, start+n), the statistics and the counts;
+// the dictionary and postings from terms (sorted, none without postings);
+// doclens as given (n uvarint pairs). EncodeSegment and CopyFiltered both
+// write through it, so a filtered copy and a fresh build of the same
+// documents are the same bytes.
+func encodeFile(analyzer string, start uint32, n int, stats *segStats, terms []*postingsBuilder, dl []byte, entries int) []byte {
 	var dict, postings []byte
 	prev := ""
 	for _, p := range terms {
@@ -152,8 +133,8 @@ func EncodeSegment(ctx context.Context, docs []Doc, an Analyzer) ([]byte, Segmen
 	}
 
 	var meta []byte
-	meta = binary.AppendUvarint(meta, uint64(len(an.name)))
-	meta = append(meta, an.name...)
+	meta = binary.AppendUvarint(meta, uint64(len(analyzer)))
+	meta = append(meta, analyzer...)
 	meta = binary.AppendUvarint(meta, uint64(start))
 	meta = binary.AppendUvarint(meta, uint64(n))
 	meta = binary.AppendUvarint(meta, uint64(len(terms)))
@@ -162,77 +143,60 @@ func EncodeSegment(ctx context.Context, docs []Doc, an Analyzer) ([]byte, Segmen
 		meta = binary.AppendUvarint(meta, stats.docCount[f])
 		meta = binary.AppendUvarint(meta, stats.sumTF[f])
 	}
-
-	data := assemble([numSections][]byte{secMeta: meta, secDict: dict, secPostings: postings, secDocLens: dl})
-	return data, SegmentInfo{
-		Size:     int64(len(data)),
-		CRC32C:   crc32c(data),
-		Start:    start,
-		Docs:     n,
-		Terms:    len(terms),
-		Postings: entries,
-		Analyzer: an.name,
-	}, nil
+	return assemble([numSections][]byte{secMeta: meta, secDict: dict, secPostings: postings, secDocLens: dl})
 }
 
-// BuildSegment encodes docs (see EncodeSegment) and writes the file at path
-// crash-safely: into a temporary file in the same directory, fsynced, then
-// renamed over path, then the directory fsynced. A reader sees either no
-// file or the whole file, never a partial one. If path exists it is
-// replaced, which is only correct when no committed manifest references it:
-// segment files are immutable once committed, and the caller (the store)
-// owns their names.
-func BuildSegment(ctx context.Context, path string, docs []Doc, an Analyzer) (SegmentInfo, error) {
+// addDoc counts a document of title and text lengths dl in the statistics
+// and appends its doclens entry to b.
+func (s *segStats) addDoc(b []byte, dl [2]uint32) []byte {
+	for f := range 2 {
+		s.sumTF[f] += uint64(dl[f])
+		if dl[f] > 0 {
+			s.docCount[f]++
+		}
+	}
+	if dl[fTitle] > 0 || dl[fText] > 0 {
+		s.docCount[fAny]++
+	}
+	s.sumTF[fAny] = s.sumTF[fTitle] + s.sumTF[fText]
+	b = binary.AppendUvarint(b, uint64(dl[fTitle]))
+	return binary.AppendUvarint(b, uint64(dl[fText]))
+}
+
+// add appends one posting (ordinal ord, after the list's last) to p.
+func (p *postingsBuilder) add(ord int64, tfTitle, tfText uint32) {
+	p.buf = binary.AppendUvarint(p.buf, uint64(ord-p.last))
+	p.last = ord
+	code := uint64(tfText) << 1
+	if tfTitle > 0 {
+		p.buf = binary.AppendUvarint(p.buf, code|1)
+		p.buf = binary.AppendUvarint(p.buf, uint64(tfTitle))
+		p.df[fTitle]++
+	} else {
+		p.buf = binary.AppendUvarint(p.buf, code)
+	}
+	if tfText > 0 {
+		p.df[fText]++
+	}
+	p.df[fAny]++
+}
+
+// BuildSegment encodes docs (see EncodeSegment) and publishes the file at
+// path with store.WriteFileAtomic: a temporary file in the same directory,
+// fsynced, published under path without ever replacing a file (an existing
+// path is an error), then the directory fsynced. A reader sees either no
+// file or the whole file. It returns the manifest's reference to the file
+// (name, size, CRC-32C of the whole file) and what the file holds.
+func BuildSegment(ctx context.Context, path string, docs []Doc, an Analyzer) (store.FileRef, SegmentInfo, error) {
 	data, info, err := EncodeSegment(ctx, docs, an)
 	if err != nil {
-		return SegmentInfo{}, fmt.Errorf("lexical: build %s: %w", path, err)
+		return store.FileRef{}, SegmentInfo{}, fmt.Errorf("lexical: build %s: %w", path, err)
 	}
-	if err := writeFileAtomic(path, data); err != nil {
-		return SegmentInfo{}, fmt.Errorf("lexical: build %s: %w", path, err)
-	}
-	info.Path = path
-	return info, nil
-}
-
-// writeFileAtomic writes data to path via temp file, fsync, rename and
-// directory fsync.
-func writeFileAtomic(path string, data []byte) (err error) {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	ref, err := store.WriteFileAtomic(path, data)
 	if err != nil {
-		return fmt.Errorf("create temp file: %w", err)
+		return store.FileRef{}, SegmentInfo{}, fmt.Errorf("lexical: build: %w", err)
 	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			_ = f.Close()
-			_ = os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", tmp, err)
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("fsync %s: %w", tmp, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open directory for fsync: %w", err)
-	}
-	defer d.Close()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("fsync directory %s: %w", dir, err)
-	}
-	return nil
+	return ref, info, nil
 }
 
 func commonPrefix(a, b string) int {

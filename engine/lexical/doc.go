@@ -60,16 +60,21 @@
 // # Segments and statistics
 //
 // BuildSegment writes the documents of one segment (consecutive ordinals)
-// to a file (see FORMAT.md): temp file, fsync, rename, directory fsync; it
-// never writes in place. The store references the file from its manifest,
-// so a segment is visible exactly when the manifest commits it, and an
-// orphan file from a crash is simply not opened. Open reads the files of the
+// to a file (see FORMAT.md) through the store's publish step
+// (store.WriteFileAtomic: temp file, fsync, no-clobber publish, directory
+// fsync); it never writes in place nor replaces a file. The store references
+// the file from its manifest (the returned store.FileRef), so a segment is
+// visible exactly when the manifest commits it, and an orphan file from a
+// crash is simply not opened. Open reads the files of the
 // live segments, checks every CRC and every structural invariant, and sums
 // the statistics (N, avgdl, df) over all of them: scores do not depend on
 // how documents are split into segments. As in Lucene, tombstoned documents
 // still count in the statistics until compaction rewrites their segment; the
 // caller folds tombstones into the allowed bitset, so they are never
-// returned.
+// returned. Compaction copies a segment (CopyFiltered) without re-analysing
+// anything: the copy is exactly the file a fresh build of the kept
+// documents would be. FileKind declares the file to the store's segment-file
+// registry; errors about damaged files are *store.CorruptError.
 //
 // # Search
 //

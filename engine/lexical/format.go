@@ -2,10 +2,10 @@ package lexical
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"hash/crc32"
 	"math"
+
+	"github.com/quarry-search/quarry/engine/store"
 )
 
 // File layout constants; FORMAT.md is the prose version.
@@ -28,30 +28,19 @@ const (
 
 var sectionNames = [numSections]string{"meta", "dict", "postings", "doclens"}
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+func crc32c(b []byte) uint32 { return store.CRC32C(b) }
 
-func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
-
-// ErrCorrupt is wrapped by every error that reports a malformed segment file:
-// errors.Is(err, ErrCorrupt) tells corruption from I/O errors.
-var ErrCorrupt = errors.New("corrupt lexical segment")
-
-// CorruptError says which file and which part of it failed validation.
-type CorruptError struct {
-	Path    string // file path ("" when parsing bytes with no file behind them)
-	Section string // "header", "footer", "meta", "dict", "postings", "doclens", or "file"
-	Detail  string
-}
-
-func (e *CorruptError) Error() string {
-	return fmt.Sprintf("lexical: %s: section %s: %s: %s", e.Path, e.Section, ErrCorrupt, e.Detail)
-}
-
-// Unwrap makes errors.Is(err, ErrCorrupt) true.
-func (e *CorruptError) Unwrap() error { return ErrCorrupt }
-
-func corrupt(path, section, format string, args ...any) error {
-	return &CorruptError{Path: path, Section: section, Detail: fmt.Sprintf(format, args...)}
+// corrupt reports damage in part of the file at path: "header", "footer",
+// "file" or a section name (reported as "section NAME"). The error is a
+// *store.CorruptError (errors.Is(err, store.ErrCorrupt)).
+func corrupt(path, part, format string, args ...any) error {
+	where := part
+	switch part {
+	case "header", "footer", "file":
+	default:
+		where = "section " + part
+	}
+	return store.Corruptf(path, where, format, args...)
 }
 
 // field indexes into per-field arrays: title, text, and "any" (the two
@@ -152,18 +141,36 @@ func splitSections(path string, data []byte) ([numSections][]byte, error) {
 	return secs, nil
 }
 
-// reader decodes uvarints from one section and turns every overrun into a
-// CorruptError naming that section.
+// sectionOffset is the file offset of section i of a file whose sections
+// splitSections returned (they are contiguous from the header on).
+func sectionOffset(secs *[numSections][]byte, i int) int {
+	off := headerSize
+	for _, s := range secs[:i] {
+		off += len(s)
+	}
+	return off
+}
+
+// reader decodes uvarints from one section (or part of one: b starts at file
+// offset base) and turns every overrun into a CorruptError naming that
+// section and the file offset, and the term whose postings are read (when
+// term is set).
 type reader struct {
 	path, section string
 	b             []byte
+	base          int
 	pos           int
+	term          *string
 	err           error
 }
 
 func (r *reader) fail(format string, args ...any) {
 	if r.err == nil {
-		r.err = corrupt(r.path, r.section, "at byte %d: %s", r.pos, fmt.Sprintf(format, args...))
+		what := ""
+		if r.term != nil {
+			what = fmt.Sprintf("term %q: ", *r.term)
+		}
+		r.err = corrupt(r.path, r.section, "%sat byte %d of the file: %s", what, r.base+r.pos, fmt.Sprintf(format, args...))
 	}
 }
 

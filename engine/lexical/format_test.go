@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/quarry-search/quarry/engine/errs"
+	"github.com/quarry-search/quarry/engine/store"
 )
 
 func encode(t testing.TB, docs []Doc, an Analyzer) []byte {
@@ -20,7 +23,9 @@ func encode(t testing.TB, docs []Doc, an Analyzer) []byte {
 	return data
 }
 
-// sectionAt names the part of a valid segment file that byte i belongs to.
+// sectionAt names the part of a valid segment file that byte i belongs to,
+// as a *store.CorruptError's Where names it: "header", "footer" or
+// "section NAME".
 func sectionAt(data []byte, i int) string {
 	if i < headerSize {
 		return "header"
@@ -33,18 +38,18 @@ func sectionAt(data []byte, i int) string {
 		off := binary.LittleEndian.Uint64(foot[s*sectionRow:])
 		n := binary.LittleEndian.Uint64(foot[s*sectionRow+8:])
 		if uint64(i) >= off && uint64(i) < off+n {
-			return sectionNames[s]
+			return "section " + sectionNames[s]
 		}
 	}
 	return "?"
 }
 
-// TestCorruptionDetected flips every bit of a small segment file, one at a
-// time, and truncates it at every length: each must be rejected with an
-// ErrCorrupt naming the file and the section the damage is in.
-func TestCorruptionDetected(t *testing.T) {
-	data := encode(t, smallCorpus(10), English())
-	const path = "/idx/lex-000003.bm25"
+// checkCorruption flips every bit of the segment file data, one at a time,
+// and truncates it at every length: each must be rejected with a
+// *store.CorruptError naming path and the part of the file the damage is
+// in, of kind errs.Corrupt.
+func checkCorruption(t *testing.T, path string, data []byte) {
+	t.Helper()
 	if _, err := parseSegment(path, data); err != nil {
 		t.Fatal(err)
 	}
@@ -56,24 +61,31 @@ func TestCorruptionDetected(t *testing.T) {
 			if err == nil {
 				t.Fatalf("flipping bit %d of byte %d (%s) went unnoticed", bit, i, sectionAt(data, i))
 			}
-			var ce *CorruptError
-			if !errors.Is(err, ErrCorrupt) || !errors.As(err, &ce) {
-				t.Fatalf("byte %d: error %v is not a CorruptError", i, err)
+			var ce *store.CorruptError
+			if !errors.Is(err, store.ErrCorrupt) || !errors.As(err, &ce) || errs.KindOf(err) != errs.Corrupt {
+				t.Fatalf("byte %d: error %v is not a store.CorruptError", i, err)
 			}
 			want := sectionAt(data, i)
-			if ce.Section != want || ce.Path != path || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "section "+want) {
-				t.Fatalf("byte %d (%s): error %q names section %q", i, want, err, ce.Section)
+			if ce.Where != want || ce.Path != path || !strings.Contains(err.Error(), path+": "+want+": ") {
+				t.Fatalf("byte %d (%s): error %q names %q", i, want, err, ce.Where)
 			}
 		}
 	}
 	for n := range len(data) {
-		if _, err := parseSegment(path, data[:n]); !errors.Is(err, ErrCorrupt) {
+		var ce *store.CorruptError
+		if _, err := parseSegment(path, data[:n]); !errors.As(err, &ce) || ce.Path != path {
 			t.Fatalf("truncated to %d bytes: %v", n, err)
 		}
 	}
-	if _, err := parseSegment(path, append(bytes.Clone(data), 0)); !errors.Is(err, ErrCorrupt) {
+	if _, err := parseSegment(path, append(bytes.Clone(data), 0)); !errors.Is(err, store.ErrCorrupt) {
 		t.Fatalf("extra byte: %v", err)
 	}
+}
+
+// TestCorruptionDetected runs checkCorruption over a small segment built by
+// EncodeSegment.
+func TestCorruptionDetected(t *testing.T) {
+	checkCorruption(t, "/idx/lex-000003.bm25", encode(t, smallCorpus(10), English()))
 }
 
 // TestOpenReportsFile checks that Open's error names the damaged file.
@@ -81,10 +93,10 @@ func TestOpenReportsFile(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, SegmentFileName(1))
 	bad := filepath.Join(dir, SegmentFileName(2))
-	if _, err := BuildSegment(context.Background(), good, smallCorpus(0), English()); err != nil {
+	if _, _, err := BuildSegment(context.Background(), good, smallCorpus(0), English()); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := BuildSegment(context.Background(), bad, smallCorpus(100), English()); err != nil {
+	if _, _, err := BuildSegment(context.Background(), bad, smallCorpus(100), English()); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := os.ReadFile(bad)
@@ -93,10 +105,10 @@ func TestOpenReportsFile(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Open([]string{good, bad})
-	if !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "section meta") || !strings.Contains(err.Error(), "CRC-32C") {
+	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), bad) || !strings.Contains(err.Error(), "section meta") || !strings.Contains(err.Error(), "CRC-32C") {
 		t.Fatalf("Open: %v", err)
 	}
-	if _, err := Open([]string{filepath.Join(dir, "missing.bm25")}); err == nil || errors.Is(err, ErrCorrupt) || !errors.Is(err, os.ErrNotExist) {
+	if _, err := Open([]string{filepath.Join(dir, "missing.bm25")}); err == nil || errors.Is(err, store.ErrCorrupt) || !errors.Is(err, os.ErrNotExist) {
 		t.Fatalf("missing file: %v", err)
 	}
 }
@@ -131,8 +143,8 @@ func TestStructuralValidation(t *testing.T) {
 		s := clone()
 		tc.edit(&s)
 		_, err := parseSegment("x", assemble(s))
-		var ce *CorruptError
-		if !errors.As(err, &ce) || ce.Section != tc.section {
+		var ce *store.CorruptError
+		if !errors.As(err, &ce) || ce.Where != "section "+tc.section {
 			t.Errorf("%s: %v (want a CorruptError in section %s)", tc.name, err, tc.section)
 		}
 	}
@@ -191,7 +203,7 @@ func TestOpenRejectsMismatches(t *testing.T) {
 	ctx := context.Background()
 	build := func(name string, docs []Doc, an Analyzer) string {
 		p := filepath.Join(dir, name)
-		if _, err := BuildSegment(ctx, p, docs, an); err != nil {
+		if _, _, err := BuildSegment(ctx, p, docs, an); err != nil {
 			t.Fatal(err)
 		}
 		return p
@@ -211,13 +223,14 @@ func TestOpenRejectsMismatches(t *testing.T) {
 	}
 }
 
-// TestBuildSegmentAtomic checks the temp+rename write: the info matches the
-// file, nothing else is left in the directory, replacing works, and a
-// failed write leaves no temporary file.
+// TestBuildSegmentAtomic checks the publish step (store.WriteFileAtomic):
+// the FileRef matches the file, which has mode 0644; nothing else is left in
+// the directory; an existing file is never replaced; a failed write leaves
+// no temporary file.
 func TestBuildSegmentAtomic(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, SegmentFileName(7))
-	info, err := BuildSegment(context.Background(), p, smallCorpus(0), English())
+	ref, info, err := BuildSegment(context.Background(), p, smallCorpus(0), English())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,34 +238,40 @@ func TestBuildSegmentAtomic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if info.Path != p || info.Size != int64(len(data)) || info.CRC32C != crc32c(data) || info.Start != 0 || info.Docs != 12 || info.Analyzer != "en" {
-		t.Fatalf("info %+v for %d bytes", info, len(data))
+	if ref.Name != "lex-000007.bm25" || ref.Size != int64(len(data)) || ref.CRC32C != store.CRC32C(data) || info.Start != 0 || info.Docs != 12 || info.Analyzer != "en" {
+		t.Fatalf("ref %+v, info %+v for %d bytes", ref, info, len(data))
 	}
-	if _, err := BuildSegment(context.Background(), p, smallCorpus(50), English()); err != nil {
-		t.Fatal(err)
+	if fi, err := os.Stat(p); err != nil || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("mode %v, %v", fi.Mode(), err)
+	}
+	if _, _, err := BuildSegment(context.Background(), p, smallCorpus(50), English()); err == nil || !strings.Contains(err.Error(), "never overwritten") {
+		t.Fatalf("building over an existing file: %v", err)
 	}
 	entries, _ := os.ReadDir(dir)
 	if len(entries) != 1 || entries[0].Name() != "lex-000007.bm25" {
 		t.Fatalf("directory holds %v", entries)
 	}
 	ix, err := Open([]string{p})
-	if err != nil || ix.segs[0].start != 50 {
-		t.Fatalf("replaced file: %v", err)
+	if err != nil || ix.segs[0].start != 0 {
+		t.Fatalf("the first file was replaced: %v", err)
 	}
 	ro := filepath.Join(dir, "ro")
 	if err := os.Mkdir(ro, 0o500); err != nil {
 		t.Fatal(err)
 	}
 	if os.Geteuid() != 0 { // root writes anywhere
-		if _, err := BuildSegment(context.Background(), filepath.Join(ro, "x.bm25"), smallCorpus(0), English()); err == nil {
+		if _, _, err := BuildSegment(context.Background(), filepath.Join(ro, "x.bm25"), smallCorpus(0), English()); err == nil {
 			t.Fatal("write into a read-only directory succeeded")
 		}
 	}
-	if _, err := BuildSegment(context.Background(), filepath.Join(dir, "no", "such", "dir.bm25"), smallCorpus(0), English()); err == nil {
+	if _, _, err := BuildSegment(context.Background(), filepath.Join(dir, "no", "such", "dir.bm25"), smallCorpus(0), English()); err == nil {
 		t.Fatal("write into a missing directory succeeded")
 	}
 	if entries, _ := os.ReadDir(ro); len(entries) != 0 {
 		t.Fatalf("left behind %v", entries)
+	}
+	if _, _, err := BuildSegment(context.Background(), filepath.Join(dir, SegmentFileName(8)), nil, English()); !errors.Is(err, store.ErrNoDocuments) {
+		t.Fatalf("no documents: %v", err)
 	}
 }
 

@@ -2,6 +2,7 @@ package lexical
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"os"
 )
@@ -52,7 +53,7 @@ func parseSegment(path string, data []byte) (*segment, error) {
 	s := &segment{path: path}
 
 	// META
-	m := &reader{path: path, section: "meta", b: secs[secMeta]}
+	m := &reader{path: path, section: "meta", b: secs[secMeta], base: sectionOffset(&secs, secMeta)}
 	nameLen := m.uvarint("analyzer name length")
 	if m.err == nil && nameLen > 64 {
 		m.fail("analyzer name length %d, more than 64", nameLen)
@@ -93,7 +94,7 @@ func parseSegment(path string, data []byte) (*segment, error) {
 	}
 
 	// DOCLENS
-	d := &reader{path: path, section: "doclens", b: secs[secDocLens]}
+	d := &reader{path: path, section: "doclens", b: secs[secDocLens], base: sectionOffset(&secs, secDocLens)}
 	s.dl[fTitle] = make([]uint32, s.n)
 	s.dl[fText] = make([]uint32, s.n)
 	var docCount [nStats]uint64
@@ -127,7 +128,7 @@ func parseSegment(path string, data []byte) (*segment, error) {
 	}
 
 	// DICT
-	r := &reader{path: path, section: "dict", b: secs[secDict]}
+	r := &reader{path: path, section: "dict", b: secs[secDict], base: sectionOffset(&secs, secDict)}
 	s.terms = make([]segTerm, 0, numTerms)
 	var prev []byte
 	off := 0
@@ -182,11 +183,13 @@ func parseSegment(path string, data []byte) (*segment, error) {
 	// against the document lengths (the term frequencies of a document must
 	// add up to its length, field by field).
 	s.postings = secs[secPostings]
+	postingsBase := sectionOffset(&secs, secPostings)
 	var seen [2][]uint32
 	seen[fTitle] = make([]uint32, s.n)
 	seen[fText] = make([]uint32, s.n)
-	for _, t := range s.terms {
-		p := &reader{path: path, section: "postings", b: s.postings[t.off : t.off+t.size]}
+	for j := range s.terms {
+		t := &s.terms[j]
+		p := &reader{path: path, section: "postings", b: s.postings[t.off : t.off+t.size], base: postingsBase + t.off, term: &t.term}
 		prevOrd := int64(s.start) - 1
 		var df [nStats]uint32
 		for range t.df[fAny] {
@@ -198,7 +201,7 @@ func parseSegment(path string, data []byte) (*segment, error) {
 			}
 			tfText := code >> 1
 			if p.err != nil {
-				return nil, fmt.Errorf("term %q: %w", t.term, p.err)
+				return nil, p.err
 			}
 			if delta == 0 || delta > s.end() || uint64(prevOrd+int64(delta)) >= s.end() {
 				return nil, corrupt(path, "postings", "term %q: ordinal delta %d after %d leaves the segment [%d, %d) or does not increase", t.term, delta, prevOrd, s.start, s.end())
@@ -241,4 +244,25 @@ func parseSegment(path string, data []byte) (*segment, error) {
 		}
 	}
 	return s, nil
+}
+
+// eachPosting calls fn for every entry of t's postings list in s, in
+// ordinal order. s was validated when parsed, so decoding cannot fail.
+func (s *segment) eachPosting(t *segTerm, fn func(ord int64, tfTitle, tfText uint32)) {
+	b := s.postings[t.off : t.off+t.size]
+	pos := 0
+	ord := int64(s.start) - 1
+	for range t.df[fAny] {
+		delta, n := binary.Uvarint(b[pos:])
+		pos += n
+		code, n := binary.Uvarint(b[pos:])
+		pos += n
+		var tfTitle uint64
+		if code&1 != 0 {
+			tfTitle, n = binary.Uvarint(b[pos:])
+			pos += n
+		}
+		ord += int64(delta)
+		fn(ord, uint32(tfTitle), uint32(code>>1))
+	}
 }

@@ -151,7 +151,7 @@ func run(dir string, n, words, nq int) error {
 	for s := 0; s < 4; s++ {
 		lo, hi := s*n/4, (s+1)*n/4
 		p := filepath.Join(qdir, lexical.SegmentFileName(uint64(s)))
-		if _, err := lexical.BuildSegment(ctx, p, docs[lo:hi], lexical.English()); err != nil {
+		if _, _, err := lexical.BuildSegment(ctx, p, docs[lo:hi], lexical.English()); err != nil {
 			return err
 		}
 		paths = append(paths, p)
