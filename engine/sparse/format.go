@@ -2,9 +2,7 @@ package sparse
 
 import (
 	"encoding/binary"
-	"errors"
 	"fmt"
-	"hash/crc32"
 	"math"
 	"os"
 
@@ -22,30 +20,36 @@ const (
 	MaxVocab = 1 << 24
 )
 
-var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+func crc32c(b []byte) uint32 { return store.CRC32C(b) }
 
-func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+// FileKey is the key of a segment's SPLADE postings file in
+// store.Segment.Files.
+const FileKey = "sparse"
+
+// The postings file of segment id is store.FileName(filePrefix, id, fileExt).
+const (
+	filePrefix = "sparse"
+	fileExt    = "qsp"
+)
 
 // FileName is the inverted index file of segment id: "sparse-000001.qsp".
-func FileName(id uint64) string { return store.FileName("sparse", id, "qsp") }
+func FileName(id uint64) string { return store.FileName(filePrefix, id, fileExt) }
 
-// ErrCorrupt is wrapped by every error about a damaged file.
-var ErrCorrupt = errors.New("corrupt sparse index file")
+// ErrCorrupt is store.ErrCorrupt, which every error about a damaged file
+// matches (errors.Is). Kept for callers of the package's former own
+// sentinel.
+var ErrCorrupt = store.ErrCorrupt
 
-// CorruptError names the file and the part that is damaged.
-type CorruptError struct {
-	Path, Where, Detail string
-}
+// CorruptError is store.CorruptError: the one corruption error of every
+// index file, naming the file and the damaged part. Kept as an alias for
+// callers of the package's former own type.
+type CorruptError = store.CorruptError
 
-func (e *CorruptError) Error() string {
-	return fmt.Sprintf("%s: %s: %s (rebuild the index)", e.Path, e.Where, e.Detail)
-}
-
-// Unwrap makes errors.Is(err, ErrCorrupt) true.
-func (e *CorruptError) Unwrap() error { return ErrCorrupt }
-
+// corrupt reports damage in the part where of the file at path.
 func corrupt(path, where, format string, args ...any) error {
-	return &CorruptError{Path: path, Where: where, Detail: fmt.Sprintf(format, args...)}
+	e := store.Corruptf(path, where, format, args...)
+	e.Remedy = "rebuild the index"
+	return e
 }
 
 // Info describes a written file.
@@ -148,25 +152,21 @@ func Encode(vocab int, groups []uint32, vecs []Vec) ([]byte, Info, error) {
 	return append(out, f[:]...), info, nil
 }
 
-// WriteFile writes the inverted index of vecs to path: a temporary file in
-// the same directory, fsynced, published under path (never replacing a file)
-// and the directory fsynced (store.AtomicFile). It returns the reference a
-// manifest records (size and CRC-32C of the whole file).
+// WriteFile writes the inverted index of vecs to path with
+// store.WriteFileAtomic: a temporary file in the same directory, fsynced,
+// published under path (never replacing a file: an existing path is an
+// error) and the directory fsynced. It returns the reference a manifest
+// records (size and CRC-32C of the whole file).
 func WriteFile(path string, vocab int, groups []uint32, vecs []Vec) (store.FileRef, Info, error) {
 	data, info, err := Encode(vocab, groups, vecs)
 	if err != nil {
-		return store.FileRef{}, info, err
+		return store.FileRef{}, info, fmt.Errorf("write %s: %w", path, err)
 	}
-	af, err := store.CreateAtomic(path)
+	ref, err := store.WriteFileAtomic(path, data)
 	if err != nil {
-		return store.FileRef{}, info, err
+		return store.FileRef{}, info, fmt.Errorf("sparse: %w", err)
 	}
-	if _, err := af.Write(data); err != nil {
-		af.Abort()
-		return store.FileRef{}, info, err
-	}
-	ref, err := af.Commit()
-	return ref, info, err
+	return ref, info, nil
 }
 
 // Segment is one file's inverted index in memory: postings by term in
@@ -340,11 +340,19 @@ func (s *Segment) Vecs() []Vec {
 
 // CopyFiltered writes to dst the rows of src whose documents remap keeps,
 // under their new ordinals (remap must keep the order): the compaction of a
-// segment. Weights are copied bit for bit.
-func CopyFiltered(dst, src string, remap func(ord uint32) (uint32, bool)) (store.FileRef, Info, error) {
+// segment. Weights are copied bit for bit. When no row is kept the copy is
+// a valid file of no rows. dst is never replaced; a damaged src is a
+// *store.CorruptError naming it.
+func CopyFiltered(dst, src string, remap store.Remap) (store.FileRef, Info, error) {
+	ref, info, _, err := copyFiltered(dst, src, remap)
+	return ref, info, err
+}
+
+// copyFiltered is CopyFiltered that also returns the kept rows' new groups.
+func copyFiltered(dst, src string, remap store.Remap) (store.FileRef, Info, []uint32, error) {
 	s, err := ReadFile(src)
 	if err != nil {
-		return store.FileRef{}, Info{}, err
+		return store.FileRef{}, Info{}, nil, fmt.Errorf("sparse: copy: %w", err)
 	}
 	var groups []uint32
 	var vecs []Vec
@@ -354,7 +362,8 @@ func CopyFiltered(dst, src string, remap func(ord uint32) (uint32, bool)) (store
 			vecs = append(vecs, v)
 		}
 	}
-	return WriteFile(dst, s.Vocab, groups, vecs)
+	ref, info, err := WriteFile(dst, s.Vocab, groups, vecs)
+	return ref, info, groups, err
 }
 
 // RowStats returns the fewest and most active dimensions of a row and the

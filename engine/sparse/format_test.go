@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/engine/store"
 )
 
@@ -251,8 +252,9 @@ func TestCorruptionDetected(t *testing.T) {
 			c := append([]byte(nil), b...)
 			c[i] ^= 1 << bit
 			_, err := Parse("x.qsp", c)
-			if !errors.Is(err, ErrCorrupt) {
-				t.Fatalf("bit %d of byte %d flipped: %v, want ErrCorrupt", bit, i, err)
+			var ce *store.CorruptError
+			if !errors.Is(err, store.ErrCorrupt) || !errors.As(err, &ce) || ce.Path != "x.qsp" || ce.Where == "" || errs.KindOf(err) != errs.Corrupt {
+				t.Fatalf("bit %d of byte %d flipped: %v, want a store.CorruptError naming the file", bit, i, err)
 			}
 			if !strings.HasPrefix(err.Error(), "x.qsp: ") || !strings.Contains(err.Error(), "rebuild the index") {
 				t.Fatalf("unclear error: %v", err)
@@ -261,7 +263,8 @@ func TestCorruptionDetected(t *testing.T) {
 	}
 	// Every truncation, and trailing garbage.
 	for n := range len(b) {
-		if _, err := Parse("x.qsp", b[:n]); !errors.Is(err, ErrCorrupt) {
+		var ce *store.CorruptError
+		if _, err := Parse("x.qsp", b[:n]); !errors.As(err, &ce) || ce.Path != "x.qsp" {
 			t.Fatalf("truncated to %d bytes: %v, want ErrCorrupt", n, err)
 		}
 	}
@@ -438,4 +441,57 @@ func FuzzParseResealed(f *testing.F) {
 			checkParsed(t, s)
 		}
 	})
+}
+
+// TestFileKind checks the declaration the store's registry uses: names,
+// what Verify and CopyFiltered report, and that a damaged file is a
+// store.CorruptError naming it.
+func TestFileKind(t *testing.T) {
+	k := FileKind()
+	if k.Key != FileKey || k.FileName(9) != FileName(9) || FileName(9) != "sparse-000009.qsp" || k.Holds != store.HoldsPassages {
+		t.Fatalf("kind %+v", k)
+	}
+	if _, err := store.NewRegistry(store.VectorsKind(), store.DocsKind(), k); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	src := filepath.Join(dir, FileName(1))
+	ref, _, err := WriteFile(src, 40, []uint32{3, 3, 5, 8}, []Vec{vec(1, 1, 7, 2), vec(7, 0.5), {}, vec(0, 3, 7, 1, 39, 0.25)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := WriteFile(src, 40, nil, nil); err == nil || !strings.Contains(err.Error(), "never overwritten") {
+		t.Fatalf("WriteFile over an existing file: %v", err)
+	}
+	if err := store.VerifyFile(dir, ref); err != nil {
+		t.Fatal(err)
+	}
+	st, err := k.Verify(src)
+	if err != nil || st != (store.CopyStats{Docs: 3, Passages: 4, FirstOrd: 3, LastOrd: 8}) {
+		t.Fatalf("Verify: %+v, %v", st, err)
+	}
+	tomb := store.NewTombstones(0, 5)
+	nref, st, err := k.CopyFiltered(filepath.Join(dir, FileName(2)), src, tomb.Renumber)
+	if err != nil || st != (store.CopyStats{Docs: 2, Passages: 3, FirstOrd: 2, LastOrd: 6}) || nref.Name != FileName(2) {
+		t.Fatalf("CopyFiltered: %+v, %+v, %v", nref, st, err)
+	}
+	if _, st, err := k.CopyFiltered(filepath.Join(dir, FileName(3)), src, func(uint32) (uint32, bool) { return 0, false }); err != nil || st != (store.CopyStats{}) {
+		t.Fatalf("empty copy: %+v, %v", st, err)
+	}
+	b, _ := os.ReadFile(src)
+	b[headerSize] ^= 1
+	bad := filepath.Join(dir, "bad.qsp")
+	if err := os.WriteFile(bad, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var ce *store.CorruptError
+	if _, err := k.Verify(bad); !errors.As(err, &ce) || ce.Path != bad || ce.Where != "rows section" || ce.Remedy != "rebuild the index" {
+		t.Fatalf("Verify(damaged): %v", err)
+	}
+	if _, _, err := k.CopyFiltered(filepath.Join(dir, FileName(4)), bad, tomb.Renumber); !errors.As(err, &ce) || ce.Path != bad {
+		t.Fatalf("CopyFiltered(damaged): %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName(4))); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("a failed copy left its destination")
+	}
 }
