@@ -35,6 +35,14 @@
 //	err = store.Commit(dir, m)               // m.Generation is now the new generation
 //	store.GC(dir, m)                         // keeps this and the previous generation
 //
+// Per-segment files are declared once each as a FileKind (VectorsKind,
+// DocsKind here; lexical.FileKind and sparse.FileKind in their packages) and
+// collected by NewRegistry, whose CompactSegment, VerifySegment and GC treat
+// every kind alike (FORMAT.md, "Per-segment file kinds"):
+//
+//	reg, err := store.NewRegistry(store.VectorsKind(), store.DocsKind(), lexical.FileKind(), sparse.FileKind())
+//	ns, empty, err := reg.CompactSegment(ctx, dir, seg, m.NextSegmentID, tomb.Renumber)
+//
 // Readers call LoadManifest and open the files it references
 // (ReadSegment or OpenSegment for block-by-block scans, OpenDocs,
 // ReadTombstones). GC keeps the previous generation's files, so a reader
