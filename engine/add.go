@@ -465,9 +465,6 @@ func (ix *Index) writeSegment(ctx context.Context, enc Encoder, man *store.Manif
 // man only added segments (or tombstones) to the current generation, so
 // its metadata table can be extended instead of rebuilt.
 func (ix *Index) commit(man *store.Manifest, appended bool) error {
-	if err := ix.compactSparse(man); err != nil {
-		return err
-	}
 	man.Recount()
 	if err := store.Commit(ix.dir, man); err != nil {
 		return err
@@ -515,79 +512,4 @@ func cloneManifest(m *store.Manifest) *store.Manifest {
 	var c store.Manifest
 	_ = json.Unmarshal(b, &c)
 	return &c
-}
-
-// compactSparse gives the segments that Compact rewrote (they lack the
-// SPLADE postings file of a sparse index) their postings: each new segment is
-// the filtered copy of one old segment, its documents renumbered densely
-// without the tombstoned ones (store.Tombstones.Renumber), so the old
-// segment's file is copied with the same renumbering (sparse.CopyFiltered).
-// The old generation (ix.man and its tombstones) is still the committed one.
-func (ix *Index) compactSparse(man *store.Manifest) error {
-	if man.Settings["sparse"] == "" {
-		return nil
-	}
-	var missing []int
-	for i, s := range man.Segments {
-		if _, ok := s.Files[sparseFile]; !ok {
-			missing = append(missing, i)
-		}
-	}
-	if len(missing) == 0 {
-		return nil
-	}
-	old := ix.manifest()
-	var tomb store.Tombstones
-	if old.Tombstones != nil {
-		var err error
-		if tomb, err = store.ReadTombstones(filepath.Join(ix.dir, old.Tombstones.Name)); err != nil {
-			return fmt.Errorf("compact sparse postings: %w", err)
-		}
-	}
-	// The renumbered ordinal range of each old segment's surviving
-	// documents: the new segment made from it lies within it.
-	type span struct {
-		lo, hi uint32
-		seg    store.Segment
-	}
-	var spans []span
-	for _, s := range old.Segments {
-		sp := span{seg: s}
-		found := false
-		for o := s.DocOrdStart; o < s.DocOrdEnd; o++ {
-			if n, keep := tomb.Renumber(o); keep {
-				if !found {
-					sp.lo, found = n, true
-				}
-				sp.hi = n + 1
-			}
-		}
-		if found {
-			spans = append(spans, sp)
-		}
-	}
-	for _, i := range missing {
-		ns := &man.Segments[i]
-		var src store.Segment
-		ok := false
-		for _, sp := range spans {
-			if sp.lo < ns.DocOrdEnd && sp.hi > ns.DocOrdStart {
-				src, ok = sp.seg, true
-				break
-			}
-		}
-		ref, has := src.Files[sparseFile]
-		if !ok || !has {
-			return fmt.Errorf("commit: segment %d of a sparse index has no SPLADE postings and comes from no segment that has them", ns.ID)
-		}
-		nref, _, err := sparse.CopyFiltered(filepath.Join(ix.dir, sparse.FileName(ns.ID)), filepath.Join(ix.dir, ref.Name), tomb.Renumber)
-		if err != nil {
-			return fmt.Errorf("compact segment %d: %w", src.ID, err)
-		}
-		if ns.Files == nil {
-			ns.Files = map[string]store.FileRef{}
-		}
-		ns.Files[sparseFile] = nref
-	}
-	return nil
 }

@@ -2,10 +2,10 @@ package engine
 
 import (
 	"context"
+	"os"
 	"fmt"
 	"path/filepath"
 
-	"github.com/quarry-search/quarry/engine/lexical"
 	"github.com/quarry-search/quarry/engine/store"
 )
 
@@ -83,61 +83,38 @@ func (ix *Index) Compact(ctx context.Context) (*CompactStats, error) {
 	cur := ix.cur.Load()
 	man := cloneManifest(cur.man)
 	tomb := cur.tomb
-	an := cur.an
 	st := &CompactStats{Dropped: int64(tomb.Len())}
 	if tomb.Len() == 0 {
 		st.Segments = len(man.Segments)
 		return st, nil
 	}
-	remap := store.Remap(tomb.Renumber)
+	// Every file kind of a segment is copied without the deleted documents
+	// (never re-derived from another representation), so every score of
+	// every live document is the same after the compaction.
 	var segs []store.Segment
 	next := man.NextSegmentID
+	abort := func(err error) (*CompactStats, error) {
+		for _, s := range segs { // copies not committed: remove them now rather than at the next GC
+			if files, ferr := ix.reg.SegmentFiles(s); ferr == nil {
+				for _, f := range files {
+					os.Remove(filepath.Join(ix.dir, f.Ref.Name))
+				}
+			}
+		}
+		return nil, err
+	}
 	for _, s := range man.Segments {
 		if err := ctx.Err(); err != nil {
-			return nil, err
+			return abort(err)
 		}
-		id := next
-		vref, vst, err := store.CopySegmentFiltered(filepath.Join(ix.dir, store.SegmentFileName(id)), filepath.Join(ix.dir, s.Vectors.Name), remap)
+		ns, empty, err := ix.reg.CompactSegment(ctx, ix.dir, s, next, tomb.Renumber)
 		if err != nil {
-			return nil, fmt.Errorf("compact segment %d: %w", s.ID, err)
+			return abort(fmt.Errorf("compact segment %d: %w", s.ID, err))
 		}
-		dref, dst, err := store.CopyDocsFiltered(filepath.Join(ix.dir, store.DocsFileName(id)), filepath.Join(ix.dir, s.Docs.Name), remap)
-		if err != nil {
-			return nil, fmt.Errorf("compact segment %d: %w", s.ID, err)
+		if empty {
+			continue // every document of the segment was deleted: no files, the id stays free
 		}
-		next++ // used even when the copy is empty: its files are GC'd, the id is never reused
-		if dst.Docs == 0 {
-			continue // every document of the segment was deleted
-		}
-		ns := store.Segment{ID: id, DocOrdStart: dst.FirstOrd, DocOrdEnd: dst.LastOrd + 1, NumDocs: dst.Docs,
-			NumPassages: vst.Passages, Vectors: vref, Docs: dref, Files: map[string]store.FileRef{}}
-		// Rebuild BM25 from the kept records.
-		docs, err := store.OpenDocs(filepath.Join(ix.dir, dref.Name))
-		if err != nil {
-			return nil, err
-		}
-		var lex []lexical.Doc
-		for rec, err := range docs.All() {
-			if err != nil {
-				docs.Close()
-				return nil, err
-			}
-			text := ""
-			for i, p := range rec.Passages {
-				if i > 0 {
-					text += " "
-				}
-				text += p.Text
-			}
-			lex = append(lex, lexical.Doc{Ord: rec.Ord, Title: rec.Title, Text: text})
-		}
-		docs.Close()
-		lexPath := filepath.Join(ix.dir, lexical.SegmentFileName(id))
-		ref, _, err := lexical.BuildSegment(ctx, lexPath, lex, an)
-		if err != nil {
-			return nil, err
-		}
-		ns.Files[lexicalFile] = ref
+		next++
 		segs = append(segs, ns)
 	}
 	man.Segments = segs
@@ -148,7 +125,7 @@ func (ix *Index) Compact(ctx context.Context) (*CompactStats, error) {
 		return nil, err
 	}
 	ix.ids = nil // ordinals were renumbered
-	gc, err := store.GC(ix.dir, man)
+	gc, err := ix.reg.GC(ix.dir, man)
 	if err != nil {
 		return nil, err
 	}

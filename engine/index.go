@@ -18,7 +18,7 @@ import (
 )
 
 // lexicalFile is the key of a segment's BM25 file in store.Segment.Files.
-const lexicalFile = "lexical"
+const lexicalFile = lexical.FileKey
 
 // sparseFile is the key of a segment's SPLADE inverted index
 // (sparse-NNNNNN.qsp, engine/sparse) in store.Segment.Files. An index built
@@ -26,7 +26,18 @@ const lexicalFile = "lexical"
 // "sparse.vocab", "sparse.k_tokens"); its seg-*.qvec files hold one f32 per
 // passage, the L2 norm of its sparse vector (the store keeps one row per
 // passage: it maps rows to documents and compaction copies it).
-const sparseFile = "sparse"
+const sparseFile = sparse.FileKey
+
+// newRegistry declares every per-segment file kind of an index: vectors and
+// doc store (engine/store), BM25 (engine/lexical), SPLADE postings
+// (engine/sparse). Compaction, verification and GC go through it.
+func newRegistry() *store.Registry {
+	reg, err := store.NewRegistry(store.VectorsKind(), store.DocsKind(), lexical.FileKind(), sparse.FileKind())
+	if err != nil {
+		panic("engine: the segment-file kinds do not form a registry: " + err.Error()) // a programming error, caught by every test
+	}
+	return reg
+}
 
 // Manifest settings of an index.
 const (
@@ -104,6 +115,7 @@ type Index struct {
 	dir      string
 	opts     OpenOptions
 	docCache *store.BlockCache // shared by the doc stores of every snapshot
+	reg      *store.Registry   // the per-segment file kinds
 
 	cur atomic.Pointer[snapshot] // nil once closed
 
@@ -215,7 +227,7 @@ func Create(dir string, opts CreateOptions) (_ *Index, err error) {
 		}
 		return nil, markLocked(fmt.Errorf("create index %s: %w", dir, err))
 	}
-	ix := &Index{dir: dir, lock: lock, made: made, opts: OpenOptions{Writable: true, ModelOptions: opts.ModelOptions, Encoder: opts.Encoder}, docCache: newDocCache(0)}
+	ix := &Index{dir: dir, lock: lock, made: made, opts: OpenOptions{Writable: true, ModelOptions: opts.ModelOptions, Encoder: opts.Encoder}, docCache: newDocCache(0), reg: newRegistry()}
 	defer func() {
 		if err != nil {
 			ix.abandon()
@@ -337,7 +349,7 @@ func orDefault(s, d string) string {
 
 // Open opens an existing index.
 func Open(dir string, opts OpenOptions) (*Index, error) {
-	ix := &Index{dir: dir, opts: opts, docCache: newDocCache(opts.DocCacheBytes)}
+	ix := &Index{dir: dir, opts: opts, docCache: newDocCache(opts.DocCacheBytes), reg: newRegistry()}
 	var man *store.Manifest
 	var err error
 	if opts.Writable {

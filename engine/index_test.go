@@ -14,8 +14,12 @@ import (
 	"testing"
 
 	"github.com/quarry-search/quarry/engine"
+	"github.com/quarry-search/quarry/engine/encoder"
+	"github.com/quarry-search/quarry/engine/encoder/fake"
+	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/engine/ingest"
 	"github.com/quarry-search/quarry/engine/modelgen"
+	"github.com/quarry-search/quarry/engine/tokenize"
 )
 
 // corpus writes a JSONL corpus of n documents with metadata; some are long
@@ -52,20 +56,74 @@ func corpus(t testing.TB, dir string, n int, from int) string {
 	return p
 }
 
-func newIndex(t *testing.T, model, dtype string) (string, *engine.Index) {
+// tmodel is the model an index test runs with: the pure-Go fake encoder
+// (always) or a generated GGUF run by the native core (when linked in).
+type tmodel struct {
+	name string
+	path string         // the GGUF (native)
+	enc  engine.Encoder // the fake
+	emb  interface {
+		Embed(ctx context.Context, texts []string) ([][]float32, error)
+	}
+	tok *tokenize.Tokenizer
+}
+
+// testModels are the models the index tests run with.
+func testModels(t *testing.T) []tmodel {
+	t.Helper()
+	f := newFake(t, encoder.BiEncoder)
+	out := []tmodel{{name: "fake", enc: f, emb: f, tok: f.Tokenizer()}}
+	if engine.NativeAvailable() {
+		p := genModel(t, "tiny", "mean", "f32")
+		m, err := engine.LoadModel(p, engine.ModelOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		out = append(out, tmodel{name: "native", path: p, emb: m, tok: m.Tokenizer()})
+	}
+	return out
+}
+
+// create fills the model of CreateOptions.
+func (m tmodel) create(o engine.CreateOptions) engine.CreateOptions {
+	if m.enc != nil {
+		o.Encoder = m.enc
+	} else {
+		o.Model = m.path
+	}
+	return o
+}
+
+// open fills the model of OpenOptions.
+func (m tmodel) open(o engine.OpenOptions) engine.OpenOptions {
+	if m.enc != nil {
+		o.Encoder = m.enc
+	}
+	return o
+}
+
+// eachModel runs f once per test model.
+func eachModel(t *testing.T, f func(t *testing.T, m tmodel)) {
+	for _, m := range testModels(t) {
+		t.Run(m.name, func(t *testing.T) { f(t, m) })
+	}
+}
+
+func newIndex(t *testing.T, m tmodel, dtype string) (string, *engine.Index) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "ix")
-	ix, err := engine.Create(dir, engine.CreateOptions{Model: model, DType: dtype, EmbedTitle: new(bool)})
+	ix, err := engine.Create(dir, m.create(engine.CreateOptions{DType: dtype, EmbedTitle: new(bool)}))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return dir, ix
 }
 
-func TestIndexSearchModes(t *testing.T) {
-	skipWithoutNative(t)
+func TestIndexSearchModes(t *testing.T) { eachModel(t, testIndexSearchModes) }
+
+func testIndexSearchModes(t *testing.T, model tmodel) {
 	ctx := context.Background()
-	model := genModel(t, "tiny", "mean", "f32")
 	_, ix := newIndex(t, model, "f32")
 	defer ix.Close()
 	in := corpus(t, t.TempDir(), 300, 0)
@@ -80,10 +138,7 @@ func TestIndexSearchModes(t *testing.T) {
 	if info.Documents != 300 || info.Passages != st.Passages {
 		t.Fatalf("info %+v", info)
 	}
-	m, err := ix.Model()
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := model.emb
 	// Brute force over every stored passage: the best passage per document.
 	type pv struct {
 		id  string
@@ -153,13 +208,17 @@ type scored struct {
 	score float64
 }
 
-func bruteDense(t *testing.T, ix *engine.Index, m *engine.Model, q string, k int) []scored {
+type embedder interface {
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+}
+
+func bruteDense(t *testing.T, ix *engine.Index, m embedder, q string, k int) []scored {
 	return bruteDenseFiltered(t, ix, m, q, k, nil)
 }
 
 // bruteDenseFiltered re-embeds every stored passage and ranks documents by
 // their best passage in float64.
-func bruteDenseFiltered(t *testing.T, ix *engine.Index, m *engine.Model, q string, k int, keep func(map[string]any) bool) []scored {
+func bruteDenseFiltered(t *testing.T, ix *engine.Index, m embedder, q string, k int, keep func(map[string]any) bool) []scored {
 	t.Helper()
 	ctx := context.Background()
 	qv, err := m.Embed(ctx, []string{q})
@@ -206,9 +265,9 @@ func bruteDenseFiltered(t *testing.T, ix *engine.Index, m *engine.Model, q strin
 	return out[:min(k, len(out))]
 }
 
-func TestIndexResumeAndAppend(t *testing.T) {
-	skipWithoutNative(t)
-	model := genModel(t, "tiny", "mean", "f32")
+func TestIndexResumeAndAppend(t *testing.T) { eachModel(t, testIndexResumeAndAppend) }
+
+func testIndexResumeAndAppend(t *testing.T, model tmodel) {
 	data := t.TempDir()
 	in := corpus(t, data, 250, 0)
 	// Uninterrupted run.
@@ -231,7 +290,7 @@ func TestIndexResumeAndAppend(t *testing.T) {
 		t.Fatalf("interrupted add: %v", err)
 	}
 	b.Close()
-	b, err = engine.Open(dirB, engine.OpenOptions{Writable: true})
+	b, err = engine.Open(dirB, model.open(engine.OpenOptions{Writable: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +318,7 @@ func TestIndexResumeAndAppend(t *testing.T) {
 		}
 	}
 	// Re-running a completed input is a no-op; a new input appends.
-	c, err := engine.Open(dirB, engine.OpenOptions{Writable: true})
+	c, err := engine.Open(dirB, model.open(engine.OpenOptions{Writable: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,10 +346,10 @@ func TestIndexResumeAndAppend(t *testing.T) {
 	}
 }
 
-func TestDeleteCompact(t *testing.T) {
-	skipWithoutNative(t)
+func TestDeleteCompact(t *testing.T) { eachModel(t, testDeleteCompact) }
+
+func testDeleteCompact(t *testing.T, model tmodel) {
 	ctx := context.Background()
-	model := genModel(t, "tiny", "mean", "f32")
 	dir, ix := newIndex(t, model, "f16")
 	if _, err := ix.Add(ctx, engine.AddOptions{Input: corpus(t, t.TempDir(), 120, 0), SegmentPassages: 50}); err != nil {
 		t.Fatal(err)
@@ -322,7 +381,7 @@ func TestDeleteCompact(t *testing.T) {
 		}
 	}
 	ix.Close()
-	ro, err := engine.Open(dir, engine.OpenOptions{})
+	ro, err := engine.Open(dir, model.open(engine.OpenOptions{}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,29 +391,38 @@ func TestDeleteCompact(t *testing.T) {
 	}
 }
 
-func TestIndexErrors(t *testing.T) {
-	skipWithoutNative(t)
+func TestIndexErrors(t *testing.T) { eachModel(t, testIndexErrors) }
+
+func testIndexErrors(t *testing.T, model tmodel) {
 	ctx := context.Background()
-	model := genModel(t, "tiny", "mean", "f32")
 	dir, ix := newIndex(t, model, "f32")
 	if _, err := ix.Add(ctx, engine.AddOptions{Input: corpus(t, t.TempDir(), 30, 0)}); err != nil {
 		t.Fatal(err)
 	}
 	ix.Close()
 	// Another model cannot query this index.
-	other := genModel(t, "tiny", "cls", "f32")
-	ro, err := engine.Open(dir, engine.OpenOptions{Model: other})
+	oo := engine.OpenOptions{}
+	if model.enc != nil {
+		other, err := fake.New(vocab(t), fake.Options{Dim: 24, MaxTokens: 40, Seed: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		oo.Encoder = other
+	} else {
+		oo.Model = genModel(t, "tiny", "cls", "f32")
+	}
+	ro, err := engine.Open(dir, oo)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ro.Search(ctx, engine.Request{Text: "x"}); err == nil || !strings.Contains(err.Error(), "not the model") {
+	if _, err := ro.Search(ctx, engine.Request{Text: "x"}); !errors.Is(err, engine.ErrModelMismatch) || errs.KindOf(err) != errs.Conflict {
 		t.Fatalf("other model: %v", err)
 	}
 	ro.Close()
 	// Bad records: default stops before anything is committed; --skip-bad counts.
 	bad := filepath.Join(t.TempDir(), "bad.jsonl")
 	os.WriteFile(bad, []byte("{\"_id\":\"x1\",\"text\":\"ok\"}\n{not json\n{\"_id\":\"x2\"}\n{\"_id\":\"x3\",\"text\":\"fine\"}\n"), 0o644)
-	w, err := engine.Open(dir, engine.OpenOptions{Writable: true})
+	w, err := engine.Open(dir, model.open(engine.OpenOptions{Writable: true}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -376,8 +444,8 @@ func TestIndexErrors(t *testing.T) {
 	b, _ := os.ReadFile(segs[0])
 	b[len(b)/2] ^= 0x40
 	os.WriteFile(segs[0], b, 0o644)
-	if _, err := engine.Open(dir, engine.OpenOptions{}); err == nil || !strings.Contains(err.Error(), filepath.Base(segs[0])) {
-		t.Fatalf("corrupt segment: %v", err)
+	if _, err := engine.Open(dir, engine.OpenOptions{}); err == nil || !strings.Contains(err.Error(), filepath.Base(segs[0])) || errs.KindOf(err) != errs.Corrupt {
+		t.Fatalf("corrupt segment: %v (kind %v)", err, errs.KindOf(err))
 	}
 	// A truncated manifest is detected.
 	mf, _ := filepath.Glob(filepath.Join(dir, "manifest-*.json"))
@@ -386,7 +454,7 @@ func TestIndexErrors(t *testing.T) {
 	if _, err := engine.Open(dir, engine.OpenOptions{}); err == nil {
 		t.Fatal("truncated manifest accepted")
 	}
-	if _, err := engine.Open(t.TempDir(), engine.OpenOptions{}); err == nil || !strings.Contains(err.Error(), "no index") {
+	if _, err := engine.Open(t.TempDir(), engine.OpenOptions{}); !errors.Is(err, engine.ErrNoIndex) || errs.KindOf(err) != errs.NotFound {
 		t.Fatalf("empty dir: %v", err)
 	}
 }
@@ -394,13 +462,12 @@ func TestIndexErrors(t *testing.T) {
 // TestEmbedTitle: an index created with EmbedTitle embeds title + " " +
 // passage, so its dense ranking equals a brute force over those texts (and
 // not over the passages alone); the setting survives a reopen and an append.
-func TestEmbedTitle(t *testing.T) {
-	yes := true
-	skipWithoutNative(t)
+func TestEmbedTitle(t *testing.T) { eachModel(t, testEmbedTitle) }
+
+func testEmbedTitle(t *testing.T, model tmodel) {
 	ctx := context.Background()
-	model := genModel(t, "tiny", "mean", "f32")
 	dir := filepath.Join(t.TempDir(), "ix")
-	ix, err := engine.Create(dir, engine.CreateOptions{Model: model, EmbedTitle: &yes})
+	ix, err := engine.Create(dir, model.create(engine.CreateOptions{})) // titles embedded by default
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -409,7 +476,7 @@ func TestEmbedTitle(t *testing.T) {
 		t.Fatal(err)
 	}
 	ix.Close()
-	if ix, err = engine.Open(dir, engine.OpenOptions{Writable: true}); err != nil {
+	if ix, err = engine.Open(dir, model.open(engine.OpenOptions{Writable: true})); err != nil {
 		t.Fatal(err)
 	}
 	defer ix.Close()
@@ -419,10 +486,7 @@ func TestEmbedTitle(t *testing.T) {
 	if _, err := ix.Add(ctx, engine.AddOptions{Input: corpus(t, tmp, 20, 40)}); err != nil {
 		t.Fatal(err)
 	}
-	m, err := ix.Model()
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := model.emb
 	docs, err := ix.Documents()
 	if err != nil || len(docs) != 60 {
 		t.Fatalf("%d documents, %v", len(docs), err)
@@ -443,7 +507,7 @@ func TestEmbedTitle(t *testing.T) {
 					s = d.Title + " " + s
 				}
 				texts = append(texts, s)
-				tokMax = max(tokMax, len(m.Tokenizer().Tokenize(s)))
+				tokMax = max(tokMax, len(model.tok.Tokenize(s)))
 			}
 			vs, err := m.Embed(ctx, texts)
 			if err != nil {

@@ -319,7 +319,7 @@ func TestSparseModeErrors(t *testing.T) {
 	skipWithoutNative(t)
 	ctx := context.Background()
 	dense := genModel(t, "tiny", "mean", "f32")
-	_, ix := newIndex(t, dense, "f32")
+	_, ix := newIndex(t, tmodel{path: dense}, "f32")
 	defer ix.Close()
 	if _, err := ix.Add(ctx, engine.AddOptions{Input: corpus(t, t.TempDir(), 5, 0)}); err != nil {
 		t.Fatal(err)
