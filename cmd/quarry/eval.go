@@ -10,6 +10,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/quarry-search/quarry/engine"
+	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/engine/eval"
 	"github.com/quarry-search/quarry/engine/lexical"
 	"github.com/urfave/cli/v2"
@@ -34,7 +35,7 @@ func evalCommand() *cli.Command {
 					&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "bi-encoder GGUF", Required: true},
 					&cli.StringFlag{Name: "rerank-model", Usage: "cross-encoder GGUF for the +rerank modes"},
 					&cli.StringFlag{Name: "modes", Value: eval.DefaultModes, Usage: "comma-separated: bm25, dense, hybrid, hybrid-weighted, sparse, each optionally +rerank (default with --rerank-model: bm25, dense, hybrid, dense+rerank, hybrid+rerank)"},
-					&cli.Float64Flag{Name: "alpha", Value: 0.5, Usage: "hybrid-weighted: weight of the dense score"},
+					between(0, 1, &cli.Float64Flag{Name: "alpha", Value: 0.5, Usage: "hybrid-weighted: weight of the dense score, in [0, 1]"}),
 					&cli.StringFlag{Name: "index", Usage: "index directory to build or reuse (default: a temporary one, removed after)"},
 					&cli.StringFlag{Name: "split", Value: "test", Usage: "qrels/SPLIT.tsv"},
 					&cli.Float64Flag{Name: "k1", Value: 1.2, Usage: "BM25 k1"},
@@ -43,9 +44,9 @@ func evalCommand() *cli.Command {
 					&cli.IntFlag{Name: "window", Usage: "new index: passage length in word pieces (0 = the model's max tokens − 2; above the model's limit: one passage per document, truncated as sentence-transformers does)"},
 					&cli.BoolFlag{Name: "embed-title", Value: true, Usage: "new index: embed title + \" \" + passage (BEIR's dense convention; --embed-title=false: the passage alone)"},
 					&cli.IntFlag{Name: "overlap", Usage: "new index: overlap of consecutive passages in word pieces (0 = 32)"},
-					&cli.IntFlag{Name: "depth", Value: 100, Usage: "results measured per query"},
-					&cli.IntFlag{Name: "rerank-top", Value: 100, Usage: "first-stage results reranked (and measured) by the +rerank modes"},
-					&cli.IntFlag{Name: "query-batch", Value: 256, Usage: "queries per search batch"},
+					atLeast(1, &cli.IntFlag{Name: "depth", Value: 100, Usage: "results measured per query"}),
+					atLeast(1, &cli.IntFlag{Name: "rerank-top", Value: 100, Usage: "first-stage results reranked (and measured) by the +rerank modes"}),
+					atLeast(1, &cli.IntFlag{Name: "query-batch", Value: 256, Usage: "queries per search batch"}),
 					&cli.BoolFlag{Name: "keep-identical-ids", Usage: "measure results whose id equals the query id (BEIR drops them)"},
 					&cli.BoolFlag{Name: "skip-no-relevant", Usage: "leave queries without a relevant judgment out of the means (default: count them as 0, as pytrec_eval/BEIR)"},
 					&cli.StringFlag{Name: "runs", Usage: "directory for one TREC run file per mode (MODE.trec)"},
@@ -90,9 +91,6 @@ func runEvalBEIR(c *cli.Context) error {
 			modes = eval.DefaultModes + ",dense+rerank,hybrid+rerank"
 		}
 	}
-	if a := c.Float64("alpha"); a < 0 || a > 1 {
-		return badInput("--alpha must be in [0, 1]")
-	}
 	ms, err := eval.ParseModes(modes)
 	if err != nil {
 		return badInput("--modes: %v", err)
@@ -101,9 +99,6 @@ func runEvalBEIR(c *cli.Context) error {
 		if m.Rerank && c.String("rerank-model") == "" {
 			return badInput("--modes %s: %s needs --rerank-model (a cross-encoder GGUF)", modes, m.Name)
 		}
-	}
-	if c.Int("depth") <= 0 || c.Int("rerank-top") <= 0 || c.Int("query-batch") <= 0 {
-		return badInput("--depth, --rerank-top and --query-batch must be positive")
 	}
 	if c.Int("window") < 0 || c.Int("overlap") < 0 {
 		return badInput("--window and --overlap must not be negative")
@@ -122,7 +117,7 @@ func runEvalBEIR(c *cli.Context) error {
 	}
 	ds, err := eval.LoadBEIR(dir, c.String("split"))
 	if err != nil {
-		return usageError{err}
+		return markBadInput(err) // a missing or malformed file of the BEIR folder
 	}
 	w := c.App.ErrWriter
 	if len(ds.UnknownQueries) > 0 {
@@ -154,18 +149,18 @@ func runEvalBEIR(c *cli.Context) error {
 	}
 	var bad *engine.BadInputError
 	if errors.As(err, &bad) || errors.Is(err, eval.ErrNoReranker) {
-		return usageError{err}
+		return errs.Mark(errs.BadInput, err)
 	}
 	if err != nil {
 		return err
 	}
 	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
+		enc := json.NewEncoder(output(c))
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
 		return enc.Encode(rep)
 	}
-	writeBEIRTable(c.App.Writer, rep)
+	writeBEIRTable(output(c), rep)
 	return nil
 }
 
@@ -203,7 +198,7 @@ func runEvalSTS(c *cli.Context) error {
 	path := c.Args().First()
 	pairs, err := eval.ReadSTS(path)
 	if err != nil {
-		return usageError{err}
+		return markBadInput(err)
 	}
 	m, err := loadModel(c, c.String("model"), engine.ModelOptions{})
 	if err != nil {
@@ -219,11 +214,11 @@ func runEvalSTS(c *cli.Context) error {
 	}
 	rep.File, rep.Model = path, c.String("model")
 	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
+		enc := json.NewEncoder(output(c))
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	fmt.Fprintf(c.App.Writer, "spearman %.4f  pearson %.4f  (%d pairs, %d sentences, cosine; %s; %.1fs)\n",
+	fmt.Fprintf(output(c), "spearman %.4f  pearson %.4f  (%d pairs, %d sentences, cosine; %s; %.1fs)\n",
 		rep.Spearman, rep.Pearson, rep.Pairs, rep.Sentences, rep.Model, rep.Seconds)
 	return nil
 }

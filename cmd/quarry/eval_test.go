@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/quarry-search/quarry/bindings"
+	"github.com/quarry-search/quarry/engine/search"
 )
 
 // smallBEIR writes a BEIR folder of 60 documents and 3 queries.
@@ -38,7 +38,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 const smallQrels = "query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td13\t1\nq2\td3\t1\nq3\td9\t2\nq9\td1\t1\n"
 
 func TestEvalBEIRCLI(t *testing.T) {
-	if !bindings.Available {
+	if !search.Native() {
 		t.Skip("no native core")
 	}
 	model, ce := tinyModel(t, "mean"), tinyModel(t, "rank")
@@ -89,7 +89,7 @@ func TestEvalExitCodes(t *testing.T) {
 	// any existing file does
 	model := filepath.Join(t.TempDir(), "placeholder.gguf")
 	os.WriteFile(model, []byte("not read"), 0o644)
-	if bindings.Available {
+	if search.Native() {
 		model = tinyModel(t, "mean")
 	}
 	sts := filepath.Join(t.TempDir(), "s.tsv")
@@ -117,7 +117,7 @@ func TestEvalExitCodes(t *testing.T) {
 }
 
 func TestEvalSTSCLI(t *testing.T) {
-	if !bindings.Available {
+	if !search.Native() {
 		t.Skip("no native core")
 	}
 	model := tinyModel(t, "mean")

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/quarry-search/quarry/engine"
+	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/engine/ingest"
 	"github.com/quarry-search/quarry/engine/store"
 	"github.com/urfave/cli/v2"
@@ -30,18 +31,18 @@ func indexCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "index directory", Required: true},
 			&cli.StringFlag{Name: "format", Value: "auto", Usage: "auto, jsonl, beir, text or hub"},
 			&cli.StringFlag{Name: "dtype", Value: "f32", Usage: "stored vectors: f32, f16, int8 or binary (int8/binary keep f16 for rescoring)"},
-			&cli.IntFlag{Name: "batch", Value: 256, Usage: "passages per native encode call"},
-			&cli.IntFlag{Name: "segment-passages", Value: 8192, Usage: "passages per committed segment (resume interval, memory bound)"},
-			&cli.IntFlag{Name: "window", Usage: "passage length in word pieces (0 = the model's max tokens − 2)"},
+			atLeast(1, &cli.IntFlag{Name: "batch", Value: 256, Usage: "passages per native encode call"}),
+			atLeast(1, &cli.IntFlag{Name: "segment-passages", Value: 8192, Usage: "passages per committed segment (resume interval, memory bound)"}),
+			atLeast(0, &cli.IntFlag{Name: "window", Usage: "passage length in word pieces (0 = the model's max tokens − 2)"}),
 			&cli.BoolFlag{Name: "embed-title", Value: true, Usage: "new index: embed each passage as title + \" \" + passage (BEIR's and sentence-transformers' convention; --embed-title=false embeds the passage alone; the title always goes to BM25)"},
-			&cli.IntFlag{Name: "overlap", Usage: "overlap of consecutive passages in word pieces (0 = 32)"},
+			atLeast(0, &cli.IntFlag{Name: "overlap", Usage: "overlap of consecutive passages in word pieces (0 = 32)"}),
 			&cli.StringFlag{Name: "analyzer", Value: "en", Usage: "BM25 analyzer: en, english (Elasticsearch's stop words) or standard"},
 			&cli.StringFlag{Name: "id-field", Usage: "JSONL: field holding the document id (default _id, then id)"},
 			&cli.StringFlag{Name: "text-field", Usage: "JSONL: field holding the text (default text)"},
 			&cli.StringFlag{Name: "title-field", Usage: "JSONL: field holding the title (default title)"},
 			&cli.BoolFlag{Name: "skip-bad", Usage: "skip bad records (counted and reported) instead of stopping before anything is committed"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
-			&cli.IntFlag{Name: "k-tokens", Usage: "SPLADE models: keep the k largest weights of each passage and query vector (0 = all; recorded at creation)"},
+			atLeast(0, &cli.IntFlag{Name: "k-tokens", Usage: "SPLADE models: keep the k largest weights of each passage and query vector (0 = all; recorded at creation)"}),
 		}, modelFlags()...),
 		Action: runIndex,
 	}
@@ -86,7 +87,7 @@ func runIndex(c *cli.Context) error {
 	bar.finish()
 	var bad *engine.BadInputError
 	if errors.As(err, &bad) {
-		return usageError{err}
+		return errs.Mark(errs.BadInput, err) // nothing was committed
 	}
 	if err != nil {
 		if st != nil && st.Segments > 0 {
@@ -257,11 +258,11 @@ func infoCommand() *cli.Command {
 			defer ix.Close()
 			in := ix.Info()
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
+				enc := json.NewEncoder(output(c))
 				enc.SetIndent("", "  ")
 				return enc.Encode(in)
 			}
-			w := c.App.Writer
+			w := output(c)
 			row := func(k string, v any) { fmt.Fprintf(w, "%-14s %v\n", k, v) }
 			row("index", in.Dir)
 			row("generation", in.Generation)

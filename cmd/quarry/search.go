@@ -22,18 +22,19 @@ func searchCommand() *cli.Command {
 		ArgsUsage: "DIR [QUERY]",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "queries", Usage: "file of queries: JSONL with _id and text (BEIR queries.jsonl) or one per line"},
-			&cli.IntFlag{Name: "k", Value: 10, Usage: "results per query"},
-			&cli.StringFlag{Name: "mode", Value: "dense", Usage: "dense, bm25, hybrid, or sparse (indexes built with a SPLADE model; their default)"},
-			&cli.StringFlag{Name: "fusion", Value: "rrf", Usage: "hybrid fusion: rrf (k=60) or weighted"},
-			&cli.Float64Flag{Name: "alpha", Value: 0.5, Usage: "weighted fusion: weight of the dense score"},
+			atLeast(1, &cli.IntFlag{Name: "k", Value: 10, Usage: "results per query"}),
+			oneOf(&cli.StringFlag{Name: "mode", Value: "dense", Usage: "dense, bm25, hybrid, or sparse (indexes built with a SPLADE model; their default)"},
+				"dense", "bm25", "hybrid", "sparse"),
+			oneOf(&cli.StringFlag{Name: "fusion", Value: "rrf", Usage: "hybrid fusion: rrf (k=60) or weighted"}, engine.FusionRRF, engine.FusionWeighted),
+			between(0, 1, &cli.Float64Flag{Name: "alpha", Value: 0.5, Usage: "weighted fusion: weight of the dense score, in [0, 1] (1 = dense only, 0 = BM25 only)"}),
 			&cli.StringSliceFlag{Name: "filter", Usage: "metadata filter, repeatable (AND): FIELD=V1,V2  FIELD!=V  FIELD>=N  (> < <= too; task = pipeline_tag)"},
 			&cli.StringFlag{Name: "sort", Usage: "FIELD:asc|desc — order the --pool most relevant results by a metadata field"},
-			&cli.IntFlag{Name: "pool", Usage: "relevant results fused, reranked or sorted (0 = max(k, 100))"},
+			atLeast(0, &cli.IntFlag{Name: "pool", Usage: "relevant results fused, reranked or sorted (0 = max(k, 100))"}),
 			&cli.StringFlag{Name: "rerank-model", Usage: "cross-encoder GGUF that reranks the best --rerank-top results"},
-			&cli.IntFlag{Name: "rerank-top", Value: 100, Usage: "candidates to rerank"},
-			&cli.IntFlag{Name: "rescore", Usage: "int8/binary indexes: candidates rescored in full precision (0 = max(10k, 100))"},
-			&cli.Float64Flag{Name: "k1", Value: 1.2, Usage: "BM25 k1"},
-			&cli.Float64Flag{Name: "b", Value: 0.75, Usage: "BM25 b"},
+			atLeast(1, &cli.IntFlag{Name: "rerank-top", Value: 100, Usage: "candidates to rerank"}),
+			atLeast(0, &cli.IntFlag{Name: "rescore", Usage: "int8/binary indexes: candidates rescored in full precision (0 = max(10k, 100))"}),
+			nonNegative(&cli.Float64Flag{Name: "k1", Value: 1.2, Usage: "BM25 k1"}),
+			between(0, 1, &cli.Float64Flag{Name: "b", Value: 0.75, Usage: "BM25 b"}),
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "the index's model, if it moved (must be the same file)"},
 			&cli.StringFlag{Name: "show", Usage: "metadata fields to show in the table (comma-separated; default: a few present fields)"},
 			&cli.BoolFlag{Name: "json", Usage: "one JSON object per query"},
@@ -88,12 +89,6 @@ func runSearch(c *cli.Context) error {
 		}
 	}
 	mode := engine.Mode(c.String("mode"))
-	if mode != engine.ModeDense && mode != engine.ModeBM25 && mode != engine.ModeHybrid && mode != engine.ModeSparse {
-		return badInput("--mode %q: want dense, bm25, hybrid or sparse", mode)
-	}
-	if c.Int("k") <= 0 {
-		return badInput("--k must be positive")
-	}
 	ix, err := openIndex(c, dir, false)
 	if err != nil {
 		return err
@@ -125,12 +120,9 @@ func runSearch(c *cli.Context) error {
 	}
 	resps, err := ix.SearchBatch(c.Context, reqs)
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "filter") || strings.Contains(err.Error(), "sort") {
-			return badInput("%v", err)
-		}
-		return err
+		return err // bad filters and sorts are the engine's errs.BadInput
 	}
-	w := bufio.NewWriter(c.App.Writer)
+	w := bufio.NewWriter(output(c))
 	defer w.Flush()
 	if c.Bool("json") {
 		enc := json.NewEncoder(w)
