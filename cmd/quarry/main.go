@@ -289,10 +289,16 @@ func markBadInput(err error) error {
 // permuteArgs moves a command's flags in front of its positional arguments,
 // so `quarry search DIR "query" --k 5` works as well as the flags-first form
 // (urfave/cli stops reading flags at the first positional argument). A "--"
-// ends flag parsing as usual.
+// ends flag parsing as usual. A help flag anywhere asks for the command's
+// help and nothing else (urfave/cli would take a positional argument after
+// it for a help topic, "No help topic for 'DIR'"); `quarry --help CMD…` is
+// `quarry help CMD…`.
 func permuteArgs(app *cli.App, args []string) []string {
 	if len(args) < 2 {
 		return args
+	}
+	if isHelpFlag(args[1]) && len(args) > 2 {
+		return append([]string{args[0], "help"}, args[2:]...)
 	}
 	path := 1
 	var cmd *cli.Command
@@ -330,6 +336,9 @@ func permuteArgs(app *cli.App, args []string) []string {
 			pos = append(pos, rest[i:]...)
 			break
 		}
+		if isHelpFlag(a) {
+			return append(append([]string{}, args[:path]...), "--help")
+		}
 		if len(a) > 1 && a[0] == '-' && a != "-" {
 			out = append(out, a)
 			name := strings.TrimLeft(a, "-")
@@ -343,6 +352,8 @@ func permuteArgs(app *cli.App, args []string) []string {
 	}
 	return append(out, pos...)
 }
+
+func isHelpFlag(a string) bool { return a == "--help" || a == "-help" || a == "-h" || a == "--h" }
 
 // boolFlag is the flag's value when it was given, else nil (the engine's
 // default).

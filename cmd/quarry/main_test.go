@@ -188,6 +188,10 @@ func TestHelpGoesToStderr(t *testing.T) {
 		{[]string{"eval"}, "sts"},
 		{[]string{"eval", "help", "sts"}, "quarry eval sts - Spearman"},
 		{[]string{"index", "--help"}, "corpus path (required)"},
+		{[]string{"search", "idx", "a query", "--k", "3", "--help"}, "quarry search - search an index"},
+		{[]string{"search", "idx", "--help", "a query"}, "quarry search - search an index"},
+		{[]string{"eval", "beir", "dir", "-h"}, "quarry eval beir - index a BEIR folder"},
+		{[]string{"--help", "eval", "sts"}, "quarry eval sts - Spearman"},
 	} {
 		code, out, errOut := convRun(c.args...)
 		if code != 0 || out != "" || !strings.Contains(errOut, c.want) {
