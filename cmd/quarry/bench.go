@@ -29,7 +29,6 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/quarry-search/quarry/bindings"
 	"github.com/quarry-search/quarry/engine"
 	"github.com/quarry-search/quarry/engine/modelgen"
 	"github.com/quarry-search/quarry/engine/search"
@@ -65,7 +64,7 @@ type benchMachine struct {
 
 func machineInfo() benchMachine {
 	m := benchMachine{CPU: "?", Cores: runtime.NumCPU(), GOMAXPROCS: runtime.GOMAXPROCS(0), Arch: runtime.GOARCH,
-		Go: runtime.Version(), Native: bindings.Available, Version: version}
+		Go: runtime.Version(), Native: search.Native(), Version: version}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for _, line := range strings.Split(string(b), "\n") {
 			if strings.HasPrefix(line, "model name") {
@@ -76,8 +75,8 @@ func machineInfo() benchMachine {
 			}
 		}
 	}
-	if bindings.Available {
-		m.Kernels = bindings.SystemInfo()
+	if search.Native() {
+		m.Kernels = search.Kernels()
 	}
 	return m
 }
@@ -93,7 +92,7 @@ func emitJSON(c *cli.Context, v any, path string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintln(c.App.Writer, string(b)); err != nil {
+	if _, err := fmt.Fprintln(output(c), string(b)); err != nil {
 		return err
 	}
 	if path != "" {
@@ -299,7 +298,7 @@ func serveSearchBench(c *cli.Context, sb *searchBench) error {
 		Repeat  int `json:"repeat"`
 		Rescore int `json:"rescore"`
 	}
-	fmt.Fprintln(c.App.Writer, `{"ready":true}`)
+	fmt.Fprintln(output(c), `{"ready":true}`)
 	sc := bufio.NewScanner(c.App.Reader)
 	for sc.Scan() {
 		line := strings.TrimSpace(sc.Text())
@@ -380,7 +379,7 @@ func loadSearchBench(c *cli.Context) (*searchBench, error) {
 		sb.queries[i] = qflat[i*dim : (i+1)*dim : (i+1)*dim]
 	}
 
-	f32 := bindings.Vectors{Type: bindings.VecF32, Dim: dim, N: n, Data: f32Bytes(base)}
+	f32 := search.Vectors{Type: search.VecF32, Dim: dim, N: n, Data: f32Bytes(base)}
 	corpus := &search.Corpus{}
 	switch dt {
 	case store.F32:
@@ -390,7 +389,7 @@ func loadSearchBench(c *cli.Context) (*searchBench, error) {
 		if err != nil {
 			return nil, badInput("%v", err)
 		}
-		corpus.Vectors = bindings.Vectors{Type: bindings.VecType(dt - 1), Dim: dim, N: n, Data: v.Data, Scales: v.Scales}
+		corpus.Vectors = search.Vectors{Type: search.VecType(dt - 1), Dim: dim, N: n, Data: v.Data, Scales: v.Scales}
 	}
 	switch rdt {
 	case store.F32:
@@ -400,7 +399,7 @@ func loadSearchBench(c *cli.Context) (*searchBench, error) {
 		if err != nil {
 			return nil, badInput("%v", err)
 		}
-		corpus.Rescore = &bindings.Vectors{Type: bindings.VecF16, Dim: dim, N: n, Data: v.Data}
+		corpus.Rescore = &search.Vectors{Type: search.VecF16, Dim: dim, N: n, Data: v.Data}
 	}
 	sb.corpus = corpus
 	sb.opts = search.Options{K: k, RescoreN: c.Int("rescore"), Threads: c.Int("threads"), ForceGo: c.Bool("go")}
@@ -426,7 +425,7 @@ func loadSearchBench(c *cli.Context) (*searchBench, error) {
 	}
 	// Drop the f32 rows when the search does not use them, so RSS shows what
 	// this dtype holds.
-	base, f32 = nil, bindings.Vectors{}
+	base, f32 = nil, search.Vectors{}
 	runtime.GC()
 	debug.FreeOSMemory()
 	_, _ = base, f32
@@ -534,7 +533,7 @@ func (sb *searchBench) measure(ctx context.Context, batch, nq, repeat, rescore i
 		resident += c.Rescore.Type.RowBytes(sb.dim)
 	}
 	kernel := "native"
-	if !bindings.Available || opts.ForceGo {
+	if !search.Native() || opts.ForceGo {
 		kernel = "go"
 	}
 	res := &searchBenchResult{
@@ -591,14 +590,14 @@ func searchSegments(ctx context.Context, c *search.Corpus, qs [][]float32, o sea
 	rbv := v.Type.RowBytes(v.Dim)
 	for lo := 0; lo < v.N; lo += seg {
 		hi := min(v.N, lo+seg)
-		sc := &search.Corpus{Vectors: bindings.Vectors{Type: v.Type, Dim: v.Dim, N: hi - lo, Data: v.Data[lo*rbv : hi*rbv]}}
+		sc := &search.Corpus{Vectors: search.Vectors{Type: v.Type, Dim: v.Dim, N: hi - lo, Data: v.Data[lo*rbv : hi*rbv]}}
 		if v.Scales != nil {
 			sc.Vectors.Scales = v.Scales[lo:hi]
 		}
 		if c.Rescore != nil {
 			r := c.Rescore
 			rbr := r.Type.RowBytes(r.Dim)
-			sc.Rescore = &bindings.Vectors{Type: r.Type, Dim: r.Dim, N: hi - lo, Data: r.Data[lo*rbr : hi*rbr]}
+			sc.Rescore = &search.Vectors{Type: r.Type, Dim: r.Dim, N: hi - lo, Data: r.Data[lo*rbr : hi*rbr]}
 		}
 		hits, err := search.TopK(ctx, sc, qs, o)
 		if err != nil {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/quarry-search/quarry/bindings"
+	"github.com/quarry-search/quarry/engine/search"
 )
 
 // TestBenchSearchJSON runs `quarry bench search` on small random data for
@@ -62,7 +62,7 @@ func TestBenchSearchJSON(t *testing.T) {
 		if r.Scan != c.scan {
 			t.Errorf("%v: %v bytes/vector scanned, want %v", args, r.Scan, c.scan)
 		}
-		if want := map[bool]string{true: "native", false: "go"}[bindings.Available]; r.Kernel != want {
+		if want := map[bool]string{true: "native", false: "go"}[search.Native()]; r.Kernel != want {
 			t.Errorf("%v: kernel %q, want %q", args, r.Kernel, want)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"os"
 
 	"github.com/quarry-search/quarry/engine/convert"
+	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/engine/hf"
 	"github.com/urfave/cli/v2"
 )
@@ -111,12 +112,12 @@ func runConvert(c *cli.Context) error {
 	}
 	if err != nil {
 		if errors.Is(err, hf.ErrUnsupported) || errors.Is(err, hf.ErrInvalid) || errors.Is(err, convert.ErrOption) || errors.Is(err, os.ErrNotExist) {
-			return usageError{err}
+			return errs.Mark(errs.BadInput, err)
 		}
 		return err
 	}
 	if a.json {
-		enc := json.NewEncoder(c.App.Writer)
+		enc := json.NewEncoder(output(c))
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}

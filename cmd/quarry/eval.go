@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/quarry-search/quarry/engine"
+	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/engine/eval"
 	"github.com/quarry-search/quarry/engine/lexical"
 	"github.com/urfave/cli/v2"
@@ -26,26 +28,33 @@ func evalCommand() *cli.Command {
 				ArgsUsage: "DIR",
 				Description: "DIR holds corpus.jsonl, queries.jsonl and qrels/SPLIT.tsv (query-id, corpus-id, score). Metrics follow\n" +
 					"trec_eval (ties by document id descending; judgments ≥ 1 relevant; graded nDCG) and BEIR (a result whose id is its\n" +
-					"query's id is dropped; MRR@10 = recip_rank on the top 10). Modes: bm25 (BEIR's Elasticsearch baseline: english\n" +
-					"analyzer, best_fields, k1 1.2, b 0.75), dense, hybrid (RRF k=60), hybrid-weighted (min-max normalized scores,\n" +
-					"--alpha · dense + (1 − alpha) · bm25), sparse (a SPLADE model; its default modes are bm25,sparse), and each\n" +
-					"+rerank (a cross-encoder reranks the top --rerank-top; needs --rerank-model).",
+					"query's id is dropped; MRR@10 = recip_rank on the top 10). Modes: bm25, dense, hybrid (RRF k=60), hybrid-weighted\n" +
+					"(min-max normalized scores, --alpha · dense + (1 − alpha) · bm25), sparse (a SPLADE model; its default modes are\n" +
+					"bm25,sparse), and each +rerank (a cross-encoder reranks the top --rerank-top; needs --rerank-model).\n" +
+					"Every mode measures what `quarry search --mode M` returns on the same index: BM25 with the index's settings\n" +
+					"(a new index: english analyzer, best_fields, k1 1.2, b 0.75, exact lengths) unless --k1, --b or --bm25-fields\n" +
+					"are given; --bm25 beir reproduces BEIR's Elasticsearch baseline exactly (best_fields, tie 0.5, Lucene's\n" +
+					"one-byte length norms).",
 				Flags: append([]cli.Flag{
 					&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "bi-encoder GGUF", Required: true},
 					&cli.StringFlag{Name: "rerank-model", Usage: "cross-encoder GGUF for the +rerank modes"},
 					&cli.StringFlag{Name: "modes", Value: eval.DefaultModes, Usage: "comma-separated: bm25, dense, hybrid, hybrid-weighted, sparse, each optionally +rerank (default with --rerank-model: bm25, dense, hybrid, dense+rerank, hybrid+rerank)"},
-					&cli.Float64Flag{Name: "alpha", Value: 0.5, Usage: "hybrid-weighted: weight of the dense score"},
+					between(0, 1, &cli.Float64Flag{Name: "alpha", Value: 0.5, Usage: "hybrid-weighted: weight of the dense score, in [0, 1]"}),
 					&cli.StringFlag{Name: "index", Usage: "index directory to build or reuse (default: a temporary one, removed after)"},
 					&cli.StringFlag{Name: "split", Value: "test", Usage: "qrels/SPLIT.tsv"},
-					&cli.Float64Flag{Name: "k1", Value: 1.2, Usage: "BM25 k1"},
-					&cli.Float64Flag{Name: "b", Value: 0.75, Usage: "BM25 b"},
+					oneOf(&cli.StringFlag{Name: "bm25", Value: "index", Usage: "BM25 scoring: index (what quarry search does: the index's field mode, exact lengths) or beir (BEIR's Elasticsearch baseline: best_fields, tie 0.5, Lucene's rounded length norms)"},
+						"index", "beir"),
+					oneOf(&cli.StringFlag{Name: "bm25-fields", Usage: "BM25 over title and text: best_fields or combined (default: the index's; a new index records best_fields)"},
+						lexical.BestFields.String(), lexical.Combined.String()),
+					nonNegative(&cli.Float64Flag{Name: "k1", Value: 1.2, Usage: "BM25 k1"}),
+					between(0, 1, &cli.Float64Flag{Name: "b", Value: 0.75, Usage: "BM25 b"}),
 					&cli.StringFlag{Name: "analyzer", Value: lexical.AnalyzerElasticEnglish, Usage: "BM25 analyzer of a new index: english (BEIR's), en or standard"},
-					&cli.IntFlag{Name: "window", Usage: "new index: passage length in word pieces (0 = the model's max tokens − 2; above the model's limit: one passage per document, truncated as sentence-transformers does)"},
+					atLeast(0, &cli.IntFlag{Name: "window", Usage: "new index: passage length in word pieces (0 = the model's max tokens − 2; above the model's limit: one passage per document, truncated as sentence-transformers does)"}),
 					&cli.BoolFlag{Name: "embed-title", Value: true, Usage: "new index: embed title + \" \" + passage (BEIR's dense convention; --embed-title=false: the passage alone)"},
-					&cli.IntFlag{Name: "overlap", Usage: "new index: overlap of consecutive passages in word pieces (0 = 32)"},
-					&cli.IntFlag{Name: "depth", Value: 100, Usage: "results measured per query"},
-					&cli.IntFlag{Name: "rerank-top", Value: 100, Usage: "first-stage results reranked (and measured) by the +rerank modes"},
-					&cli.IntFlag{Name: "query-batch", Value: 256, Usage: "queries per search batch"},
+					atLeast(0, &cli.IntFlag{Name: "overlap", Usage: "new index: overlap of consecutive passages in word pieces (0 = 32)"}),
+					atLeast(1, &cli.IntFlag{Name: "depth", Value: 100, Usage: "results measured per query"}),
+					atLeast(1, &cli.IntFlag{Name: "rerank-top", Value: 100, Usage: "first-stage results reranked (and measured) by the +rerank modes"}),
+					atLeast(1, &cli.IntFlag{Name: "query-batch", Value: 256, Usage: "queries per search batch"}),
 					&cli.BoolFlag{Name: "keep-identical-ids", Usage: "measure results whose id equals the query id (BEIR drops them)"},
 					&cli.BoolFlag{Name: "skip-no-relevant", Usage: "leave queries without a relevant judgment out of the means (default: count them as 0, as pytrec_eval/BEIR)"},
 					&cli.StringFlag{Name: "runs", Usage: "directory for one TREC run file per mode (MODE.trec)"},
@@ -90,9 +99,6 @@ func runEvalBEIR(c *cli.Context) error {
 			modes = eval.DefaultModes + ",dense+rerank,hybrid+rerank"
 		}
 	}
-	if a := c.Float64("alpha"); a < 0 || a > 1 {
-		return badInput("--alpha must be in [0, 1]")
-	}
 	ms, err := eval.ParseModes(modes)
 	if err != nil {
 		return badInput("--modes: %v", err)
@@ -102,16 +108,9 @@ func runEvalBEIR(c *cli.Context) error {
 			return badInput("--modes %s: %s needs --rerank-model (a cross-encoder GGUF)", modes, m.Name)
 		}
 	}
-	if c.Int("depth") <= 0 || c.Int("rerank-top") <= 0 || c.Int("query-batch") <= 0 {
-		return badInput("--depth, --rerank-top and --query-batch must be positive")
-	}
-	if c.Int("window") < 0 || c.Int("overlap") < 0 {
-		return badInput("--window and --overlap must not be negative")
-	}
-	params := lexical.BEIRParams()
-	params.K1, params.B = c.Float64("k1"), c.Float64("b")
-	if params.K1 < 0 || params.B < 0 || params.B > 1 {
-		return badInput("--k1 must be ≥ 0 and --b in [0, 1]")
+	bm25, err := evalBM25(c)
+	if err != nil {
+		return err
 	}
 	for _, p := range []string{c.String("model"), c.String("rerank-model")} {
 		if p != "" {
@@ -122,7 +121,7 @@ func runEvalBEIR(c *cli.Context) error {
 	}
 	ds, err := eval.LoadBEIR(dir, c.String("split"))
 	if err != nil {
-		return usageError{err}
+		return markBadInput(err) // a missing or malformed file of the BEIR folder
 	}
 	w := c.App.ErrWriter
 	if len(ds.UnknownQueries) > 0 {
@@ -145,7 +144,7 @@ func runEvalBEIR(c *cli.Context) error {
 	}
 	rep, err := eval.RunBEIR(c.Context, eval.BEIRConfig{
 		Dir: dir, Split: ds.Split, Dataset: ds, Model: c.String("model"), RerankModel: c.String("rerank-model"), Modes: ms,
-		Index: c.String("index"), Analyzer: c.String("analyzer"), Window: c.Int("window"), EmbedTitle: boolFlag(c, "embed-title"), Overlap: c.Int("overlap"), BM25: &params, Depth: c.Int("depth"), RerankTop: c.Int("rerank-top"),
+		Index: c.String("index"), Analyzer: c.String("analyzer"), Window: c.Int("window"), EmbedTitle: boolFlag(c, "embed-title"), Overlap: c.Int("overlap"), BM25: bm25, Depth: c.Int("depth"), RerankTop: c.Int("rerank-top"),
 		Batch: c.Int("query-batch"), Alpha: floatFlag(c, "alpha"), ModelOptions: modelOptions(c), RunsDir: c.String("runs"), Progress: progress,
 		Eval: eval.Options{KeepIdenticalIDs: c.Bool("keep-identical-ids"), SkipNoRelevant: c.Bool("skip-no-relevant")},
 	})
@@ -154,25 +153,59 @@ func runEvalBEIR(c *cli.Context) error {
 	}
 	var bad *engine.BadInputError
 	if errors.As(err, &bad) || errors.Is(err, eval.ErrNoReranker) {
-		return usageError{err}
+		return errs.Mark(errs.BadInput, err)
 	}
 	if err != nil {
 		return err
 	}
 	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
+		enc := json.NewEncoder(output(c))
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
 		return enc.Encode(rep)
 	}
-	writeBEIRTable(c.App.Writer, rep)
+	writeBEIRTable(output(c), rep)
 	return nil
+}
+
+// evalBM25 is eval beir's BM25: nil (the index's, as `quarry search` uses
+// it) unless --bm25 beir, --k1, --b or --bm25-fields is given.
+func evalBM25(c *cli.Context) (*lexical.Params, error) {
+	if c.String("bm25") == "beir" {
+		p := lexical.BEIRParams()
+		p.K1, p.B = c.Float64("k1"), c.Float64("b")
+		if c.IsSet("bm25-fields") {
+			p.Fields, _ = lexical.ParseFieldMode(c.String("bm25-fields"))
+		}
+		return &p, nil
+	}
+	if !c.IsSet("k1") && !c.IsSet("b") && !c.IsSet("bm25-fields") {
+		return nil, nil
+	}
+	// The index's field mode: an existing --index's, else what a new
+	// index records.
+	fields := lexical.BestFields.String()
+	if dir := c.String("index"); dir != "" {
+		if _, err := os.Stat(filepath.Join(dir, "MANIFEST")); err == nil {
+			ix, err := engine.Open(dir, engine.OpenOptions{})
+			if err != nil {
+				return nil, err
+			}
+			fields = ix.Info().BM25Fields
+			ix.Close()
+		}
+	}
+	return bm25Params(c, fields)
 }
 
 // writeBEIRTable prints one row per mode.
 func writeBEIRTable(out io.Writer, rep *eval.BEIRReport) {
-	fmt.Fprintf(out, "%s (%s): %d queries, %d judgments; %d documents, %d passages; BM25 %s k1=%g b=%g\n",
-		rep.Dataset, rep.Split, rep.Queries, rep.Judgments, rep.Documents, rep.Passages, rep.Analyzer, rep.BM25.K1, rep.BM25.B)
+	norms := ""
+	if rep.BM25.LuceneNorms {
+		norms = ", Lucene norms"
+	}
+	fmt.Fprintf(out, "%s (%s): %d queries, %d judgments; %d documents, %d passages; BM25 %s %s k1=%g b=%g%s\n",
+		rep.Dataset, rep.Split, rep.Queries, rep.Judgments, rep.Documents, rep.Passages, rep.Analyzer, rep.BM25Fields, rep.BM25.K1, rep.BM25.B, norms)
 	tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "mode\tnDCG@10\tMAP@100\tRecall@10\tRecall@100\tMRR@10\tP@10\thits@10\tqueries/s\tindex s\t")
 	idx := fmt.Sprintf("%.1f", rep.IndexSeconds)
@@ -203,7 +236,7 @@ func runEvalSTS(c *cli.Context) error {
 	path := c.Args().First()
 	pairs, err := eval.ReadSTS(path)
 	if err != nil {
-		return usageError{err}
+		return markBadInput(err)
 	}
 	m, err := loadModel(c, c.String("model"), engine.ModelOptions{})
 	if err != nil {
@@ -219,11 +252,11 @@ func runEvalSTS(c *cli.Context) error {
 	}
 	rep.File, rep.Model = path, c.String("model")
 	if c.Bool("json") {
-		enc := json.NewEncoder(c.App.Writer)
+		enc := json.NewEncoder(output(c))
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	fmt.Fprintf(c.App.Writer, "spearman %.4f  pearson %.4f  (%d pairs, %d sentences, cosine; %s; %.1fs)\n",
+	fmt.Fprintf(output(c), "spearman %.4f  pearson %.4f  (%d pairs, %d sentences, cosine; %s; %.1fs)\n",
 		rep.Spearman, rep.Pearson, rep.Pairs, rep.Sentences, rep.Model, rep.Seconds)
 	return nil
 }

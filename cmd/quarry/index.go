@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/quarry-search/quarry/engine"
+	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/engine/ingest"
+	"github.com/quarry-search/quarry/engine/lexical"
 	"github.com/quarry-search/quarry/engine/store"
 	"github.com/urfave/cli/v2"
 )
@@ -29,19 +31,22 @@ func indexCommand() *cli.Command {
 			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "corpus path", Required: true},
 			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "index directory", Required: true},
 			&cli.StringFlag{Name: "format", Value: "auto", Usage: "auto, jsonl, beir, text or hub"},
-			&cli.StringFlag{Name: "dtype", Value: "f32", Usage: "stored vectors: f32, f16, int8 or binary (int8/binary keep f16 for rescoring)"},
-			&cli.IntFlag{Name: "batch", Value: 256, Usage: "passages per native encode call"},
-			&cli.IntFlag{Name: "segment-passages", Value: 8192, Usage: "passages per committed segment (resume interval, memory bound)"},
-			&cli.IntFlag{Name: "window", Usage: "passage length in word pieces (0 = the model's max tokens − 2)"},
-			&cli.BoolFlag{Name: "embed-title", Value: true, Usage: "new index: embed each passage as title + \" \" + passage (BEIR's and sentence-transformers' convention; --embed-title=false embeds the passage alone; the title always goes to BM25)"},
-			&cli.IntFlag{Name: "overlap", Usage: "overlap of consecutive passages in word pieces (0 = 32)"},
-			&cli.StringFlag{Name: "analyzer", Value: "en", Usage: "BM25 analyzer: en, english (Elasticsearch's stop words) or standard"},
+			oneOf(&cli.StringFlag{Name: "dtype", Usage: "stored vectors: f32, f16, int8 or binary (int8/binary keep f16 for rescoring; default: the model's weight type, f16 for an f16 model, else f32)"},
+				"f32", "f16", "int8", "binary"),
+			atLeast(1, &cli.IntFlag{Name: "batch", Value: 256, Usage: "passages per native encode call"}),
+			atLeast(1, &cli.IntFlag{Name: "segment-passages", Value: 8192, Usage: "passages per committed segment (resume interval, memory bound)"}),
+			atLeast(0, &cli.IntFlag{Name: "window", Usage: "new index: passage length in word pieces (0 = the model's max tokens − 2)"}),
+			&cli.BoolFlag{Name: "embed-title", Value: true, Usage: "new index: embed each passage as title + \" \" + passage (BEIR's and sentence-transformers' convention); --embed-title=false embeds the passage alone; the title always goes to BM25; an existing index keeps what it recorded"},
+			atLeast(0, &cli.IntFlag{Name: "overlap", Usage: "new index: overlap of consecutive passages in word pieces (0 = 32)"}),
+			&cli.StringFlag{Name: "analyzer", Value: "en", Usage: "new index: BM25 analyzer: en, english (Elasticsearch's stop words) or standard"},
+			oneOf(&cli.StringFlag{Name: "bm25-fields", Value: lexical.BestFields.String(), Usage: "new index: default BM25 over title and text: best_fields (each field scored alone, the best + 0.5 × the other, as Elasticsearch's multi_match) or combined (one field of title + text); search --bm25-fields overrides it per query"},
+				lexical.BestFields.String(), lexical.Combined.String()),
 			&cli.StringFlag{Name: "id-field", Usage: "JSONL: field holding the document id (default _id, then id)"},
 			&cli.StringFlag{Name: "text-field", Usage: "JSONL: field holding the text (default text)"},
 			&cli.StringFlag{Name: "title-field", Usage: "JSONL: field holding the title (default title)"},
 			&cli.BoolFlag{Name: "skip-bad", Usage: "skip bad records (counted and reported) instead of stopping before anything is committed"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
-			&cli.IntFlag{Name: "k-tokens", Usage: "SPLADE models: keep the k largest weights of each passage and query vector (0 = all; recorded at creation)"},
+			atLeast(0, &cli.IntFlag{Name: "k-tokens", Usage: "SPLADE models: keep the k largest weights of each passage and query vector (0 = all; recorded at creation)"}),
 		}, modelFlags()...),
 		Action: runIndex,
 	}
@@ -62,16 +67,18 @@ func runIndex(c *cli.Context) error {
 	var err error
 	if _, serr := os.Stat(filepath.Join(dir, "MANIFEST")); serr == nil {
 		ix, err = engine.Open(dir, engine.OpenOptions{Writable: true, Model: c.String("model"), ModelOptions: mo})
-		if err == nil && c.IsSet("dtype") && ix.Info().DType != c.String("dtype") {
-			ix.Close()
-			return badInput("%s holds %s vectors; --dtype %s would mix them", dir, ix.Info().DType, c.String("dtype"))
+		if err == nil {
+			if err = keepsRecorded(c, ix.Info()); err != nil {
+				ix.Close()
+				return err
+			}
 		}
 	} else {
 		if c.String("model") == "" {
 			return badInput("--model is required to create an index")
 		}
 		ix, err = engine.Create(dir, engine.CreateOptions{Model: c.String("model"), DType: c.String("dtype"), Window: c.Int("window"), EmbedTitle: boolFlag(c, "embed-title"),
-			Overlap: c.Int("overlap"), Analyzer: c.String("analyzer"), ModelOptions: mo})
+			Overlap: c.Int("overlap"), Analyzer: c.String("analyzer"), BM25Fields: c.String("bm25-fields"), ModelOptions: mo})
 	}
 	if err != nil {
 		return err
@@ -86,11 +93,12 @@ func runIndex(c *cli.Context) error {
 	bar.finish()
 	var bad *engine.BadInputError
 	if errors.As(err, &bad) {
-		return usageError{err}
+		return errs.Mark(errs.BadInput, err) // nothing was committed
 	}
 	if err != nil {
 		if st != nil && st.Segments > 0 {
-			fmt.Fprintf(c.App.ErrWriter, "quarry: %d segment(s) were committed before the failure; run the same command again to resume\n", st.Segments)
+			fmt.Fprintf(c.App.ErrWriter, "quarry: %d segment(s) with records up to %d of %s were committed before the failure; run the same command again to resume\n",
+				st.Segments, st.Committed, in)
 		}
 		return err
 	}
@@ -126,6 +134,21 @@ func runIndex(c *cli.Context) error {
 	return nil
 }
 
+// keepsRecorded rejects creation flags that contradict what an existing
+// index recorded (they apply to new indexes only; an existing index keeps
+// its settings).
+func keepsRecorded(c *cli.Context, in engine.Info) error {
+	switch {
+	case c.IsSet("dtype") && in.DType != c.String("dtype"):
+		return badInput("%s holds %s vectors; --dtype %s would mix them", in.Dir, in.DType, c.String("dtype"))
+	case c.IsSet("embed-title") && in.Chunking.Title != c.Bool("embed-title"):
+		return badInput("%s was built with --embed-title=%v; --embed-title=%v applies to new indexes only", in.Dir, in.Chunking.Title, c.Bool("embed-title"))
+	case c.IsSet("bm25-fields") && in.BM25Fields != c.String("bm25-fields"):
+		return badInput("%s scores BM25 with %s; --bm25-fields %s applies to new indexes (search --bm25-fields overrides it per query)", in.Dir, in.BM25Fields, c.String("bm25-fields"))
+	}
+	return nil
+}
+
 func dimStr(in engine.Info) string { return fmt.Sprintf("%d-d", in.Model.Dim) }
 
 // progressBar draws one line on stderr, at most 5 times a second.
@@ -149,29 +172,37 @@ func (b *progressBar) update(p engine.Progress) {
 }
 
 func (b *progressBar) draw() {
-	p := b.p
+	fmt.Fprintf(b.w, "\r%s   ", progressLine(b.p))
+	b.drawn = true
+}
+
+// progressLine describes an Add in flight. Records are read up to a segment
+// ahead of the encoder and committed when their segment is: the bar shows
+// committed records as "=" (a rerun resumes after them) and records read but
+// not committed yet as "-"; the percentage and the ETA count committed
+// records. Documents are counted as read, passages as encoded.
+func progressLine(p engine.Progress) string {
 	secs := p.Elapsed.Seconds()
 	if secs <= 0 {
 		secs = 1e-9
 	}
-	done := p.Records
-	var bar, eta string
+	var bar, eta, total string
 	if p.TotalRecords > 0 {
-		frac := float64(done) / float64(p.TotalRecords)
-		frac = min(1, frac)
-		n := int(frac * 24)
-		bar = "[" + strings.Repeat("=", n) + strings.Repeat(" ", 24-n) + fmt.Sprintf("] %3.0f%% ", 100*frac)
-		rate := float64(done-p.Resumed) / secs
-		if rate > 0 && done < p.TotalRecords {
-			left := time.Duration(float64(p.TotalRecords-done)/rate) * time.Second
-			eta = " ETA " + left.Round(time.Second).String()
+		const width = 24
+		total = fmt.Sprintf("/%d", p.TotalRecords)
+		frac := func(n int64) float64 { return min(1, max(0, float64(n)/float64(p.TotalRecords))) }
+		done := int(frac(p.Committed) * width)
+		read := max(done, int(frac(p.Records)*width))
+		bar = "[" + strings.Repeat("=", done) + strings.Repeat("-", read-done) + strings.Repeat(" ", width-read) +
+			fmt.Sprintf("] %3.0f%% committed  ", 100*frac(p.Committed))
+		// The rate of this run's commits (records resumed were not).
+		if rate := float64(p.Committed-p.Resumed) / secs; rate > 0 && p.Committed < p.TotalRecords {
+			left := time.Duration(float64(p.TotalRecords-p.Committed)/rate) * time.Second
+			eta = "  ETA " + left.Round(time.Second).String()
 		}
 	}
-	// Records advance when a segment commits; documents are counted as they
-	// are read (up to a segment ahead of the encoder), passages as encoded.
-	fmt.Fprintf(b.w, "\r%s%d/%d records committed  %d docs read  %.1f docs/s  %d passages encoded  %.1f passages/s  %d segments%s   ",
-		bar, done, p.TotalRecords, p.Docs, float64(p.Docs)/secs, p.Passages, float64(p.Passages)/secs, p.Segments, eta)
-	b.drawn = true
+	return fmt.Sprintf("%s%d%s records read, %d committed  %d docs read  %d passages encoded  %.1f passages/s  %d segments%s",
+		bar, p.Records, total, p.Committed, p.Docs, p.Passages, float64(p.Passages)/secs, p.Segments, eta)
 }
 
 func (b *progressBar) finish() {
@@ -256,12 +287,19 @@ func infoCommand() *cli.Command {
 			}
 			defer ix.Close()
 			in := ix.Info()
+			weights, werr := modelWeightType(in.Model.Path)
 			if c.Bool("json") {
-				enc := json.NewEncoder(c.App.Writer)
+				enc := json.NewEncoder(output(c))
 				enc.SetIndent("", "  ")
-				return enc.Encode(in)
+				return enc.Encode(struct {
+					engine.Info
+					ModelWeights string `json:"model_weight_type,omitempty"`
+				}{in, weights})
 			}
-			w := c.App.Writer
+			if werr != nil {
+				weights = "unknown: " + werr.Error()
+			}
+			w := output(c)
 			row := func(k string, v any) { fmt.Fprintf(w, "%-14s %v\n", k, v) }
 			row("index", in.Dir)
 			row("generation", in.Generation)
@@ -273,14 +311,16 @@ func infoCommand() *cli.Command {
 				row("vectors", fmt.Sprintf("sparse, %d-d vocabulary (%.1f bytes/passage on disk)", in.Sparse.Vocab, float64(in.Files["sparse"])/float64(max(1, in.Passages))))
 				row("sparse", sparseStatsLine(in.Sparse))
 			} else {
-				row("vectors", fmt.Sprintf("%s, %d-d (%s)", in.DType, in.Model.Dim, bytesPerVector(in)))
+				row("vectors", fmt.Sprintf("%s vectors (model weights %s), %d-d, %s", in.DType, weights, in.Model.Dim, bytesPerVector(in)))
 			}
 			chunking := fmt.Sprintf("window %d, overlap %d word pieces", in.Chunking.Window, in.Chunking.Overlap)
 			if in.Chunking.Title {
 				chunking += "; title + passage embedded"
+			} else {
+				chunking += "; passage embedded alone (title to BM25 only)"
 			}
 			row("chunking", chunking)
-			row("bm25", "analyzer "+in.Analyzer)
+			row("bm25", fmt.Sprintf("analyzer %s, fields %s", in.Analyzer, in.BM25Fields))
 			row("model", fmt.Sprintf("%s (sha256 %.16s…, %s pooling, normalize %v, max %d tokens)", in.Model.Path, in.Model.SHA256, in.Model.Pooling, in.Model.Normalize, in.Model.MaxTokens))
 			row("size", fmt.Sprintf("%.2f MB (%s)", float64(in.Bytes)/1e6, kinds(in.Files)))
 			for _, inp := range in.Inputs {
@@ -293,6 +333,16 @@ func infoCommand() *cli.Command {
 			return nil
 		},
 	}
+}
+
+// modelWeightType is the weight type of the GGUF at path (its header only:
+// the model is not loaded), for `quarry info`.
+func modelWeightType(path string) (string, error) {
+	mi, err := inspectModel(path)
+	if err != nil {
+		return "", err
+	}
+	return strings.ToLower(mi.WeightType), nil
 }
 
 func bytesPerVector(in engine.Info) string {

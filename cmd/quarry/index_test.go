@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/quarry-search/quarry/bindings"
 	"github.com/quarry-search/quarry/engine/modelgen"
+	"github.com/quarry-search/quarry/engine/search"
 )
 
 // The test binary doubles as the quarry command: QUARRY_TEST_MAIN=1 runs
@@ -69,7 +69,7 @@ func writeCorpus(t testing.TB, n int) string {
 // re-runs the same command until it completes, and checks that the result is
 // byte-for-byte the index an uninterrupted run produces.
 func TestIndexKillResume(t *testing.T) {
-	if !bindings.Available {
+	if !search.Native() {
 		t.Skip("no native core")
 	}
 	model := tinyModel(t, "mean")
@@ -141,7 +141,7 @@ func TestIndexKillResume(t *testing.T) {
 }
 
 func TestSearchCLI(t *testing.T) {
-	if !bindings.Available {
+	if !search.Native() {
 		t.Skip("no native core")
 	}
 	model := tinyModel(t, "mean")

@@ -9,6 +9,8 @@ import (
 	"os"
 	"strconv"
 	"unicode/utf8"
+
+	"github.com/quarry-search/quarry/engine/errs"
 )
 
 // record is one input text with where it came from.
@@ -29,7 +31,7 @@ func openInput(path string, stdin io.Reader) (io.Reader, string, func(), error) 
 	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, path, nil, err
+		return nil, path, nil, errs.Mark(errs.BadInput, err) // a file the caller named
 	}
 	st, err := f.Stat()
 	if err == nil && st.IsDir() {
@@ -115,7 +117,7 @@ func createOutput(path string, stdout io.Writer) (io.Writer, func() error, error
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, errs.Mark(errs.BadInput, err) // a path the caller named
 	}
 	return f, f.Close, nil
 }

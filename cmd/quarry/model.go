@@ -62,7 +62,9 @@ type modelInfo struct {
 func inspectModel(path string) (*modelInfo, error) {
 	gf, err := gguf.Open(path)
 	if err != nil {
-		return nil, err
+		// Malformed files are gguf.FormatError (bad input); a file the
+		// caller named that cannot be opened is bad input too.
+		return nil, markBadInput(err)
 	}
 	arch, _ := gf.String("general.architecture")
 	if arch != "bert" {
@@ -115,7 +117,7 @@ func runModelInfo(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	w := c.App.Writer
+	w := output(c)
 	if c.Bool("json") {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")

@@ -11,6 +11,7 @@ import (
 	"syscall"
 
 	"github.com/quarry-search/quarry/engine/convert"
+	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/engine/hf"
 	"github.com/quarry-search/quarry/engine/hub"
 	"github.com/urfave/cli/v2"
@@ -142,7 +143,7 @@ func runPull(c *cli.Context) error {
 	snap, err := hub.Download(ctx, a.repo, a.revision, opts)
 	if err != nil {
 		if hubBadInput(err) {
-			return usageError{fmt.Errorf("pull %s: %w", a.repo, err)}
+			return errs.Mark(errs.BadInput, fmt.Errorf("pull %s: %w", a.repo, err))
 		}
 		return fmt.Errorf("pull %s: %w", a.repo, err)
 	}
@@ -171,10 +172,10 @@ func runPull(c *cli.Context) error {
 	if err != nil {
 		err = fmt.Errorf("pull %s: converting %s: %w", a.repo, snap.Dir, err)
 		if errors.Is(err, hf.ErrUnsupported) || errors.Is(err, hf.ErrInvalid) || errors.Is(err, convert.ErrOption) {
-			return usageError{err}
+			return errs.Mark(errs.BadInput, err)
 		}
 		return err
 	}
-	fmt.Fprintln(c.App.Writer, a.output)
+	fmt.Fprintln(output(c), a.output)
 	return nil
 }

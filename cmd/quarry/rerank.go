@@ -23,10 +23,10 @@ func rerankCommand() *cli.Command {
 			&cli.StringFlag{Name: "query", Usage: "the query", Required: true},
 			&cli.StringFlag{Name: "input", Aliases: []string{"i"}, Usage: "input file (default: the argument, or stdin)"},
 			&cli.StringFlag{Name: "input-format", Value: "auto", Usage: "auto, text or jsonl"},
-			&cli.IntFlag{Name: "top", Aliases: []string{"k"}, Usage: "print only the best K (0 = all)"},
+			atLeast(0, &cli.IntFlag{Name: "top", Aliases: []string{"k"}, Usage: "print only the best K (0 = all)"}),
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "table", Usage: "output: table or jsonl"},
 			&cli.StringFlag{Name: "label", Usage: "output label to rank by, for models with several (name or index)"},
-			&cli.IntFlag{Name: "batch", Value: 256, Usage: "pairs per native call"},
+			atLeast(1, &cli.IntFlag{Name: "batch", Value: 256, Usage: "pairs per native call"}),
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary on stderr"},
 		}, modelFlags()...),
 		Action: runRerank,
@@ -102,7 +102,7 @@ func runRerank(c *cli.Context) error {
 	if k := c.Int("top"); k > 0 && k < len(ranked) {
 		ranked = ranked[:k]
 	}
-	bw := bufio.NewWriter(c.App.Writer)
+	bw := bufio.NewWriter(output(c))
 	if format == "jsonl" {
 		err = writeRerankJSONL(bw, ranked, recs)
 	} else {

@@ -22,21 +22,24 @@ func searchCommand() *cli.Command {
 		ArgsUsage: "DIR [QUERY]",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "queries", Usage: "file of queries: JSONL with _id and text (BEIR queries.jsonl) or one per line"},
-			&cli.IntFlag{Name: "k", Value: 10, Usage: "results per query"},
-			&cli.StringFlag{Name: "mode", Value: "dense", Usage: "dense, bm25, hybrid, or sparse (indexes built with a SPLADE model; their default)"},
-			&cli.StringFlag{Name: "fusion", Value: "rrf", Usage: "hybrid fusion: rrf (k=60) or weighted"},
-			&cli.Float64Flag{Name: "alpha", Value: 0.5, Usage: "weighted fusion: weight of the dense score"},
+			atLeast(1, &cli.IntFlag{Name: "k", Value: 10, Usage: "results per query"}),
+			oneOf(&cli.StringFlag{Name: "mode", Value: "dense", Usage: "dense, bm25, hybrid, or sparse (indexes built with a SPLADE model; their default)"},
+				"dense", "bm25", "hybrid", "sparse"),
+			oneOf(&cli.StringFlag{Name: "fusion", Value: "rrf", Usage: "hybrid fusion: rrf (k=60) or weighted"}, engine.FusionRRF, engine.FusionWeighted),
+			between(0, 1, &cli.Float64Flag{Name: "alpha", Value: 0.5, Usage: "weighted fusion: weight of the dense score, in [0, 1] (1 = dense only, 0 = BM25 only)"}),
 			&cli.StringSliceFlag{Name: "filter", Usage: "metadata filter, repeatable (AND): FIELD=V1,V2  FIELD!=V  FIELD>=N  (> < <= too; task = pipeline_tag)"},
-			&cli.StringFlag{Name: "sort", Usage: "FIELD:asc|desc — order the --pool most relevant results by a metadata field"},
-			&cli.IntFlag{Name: "pool", Usage: "relevant results fused, reranked or sorted (0 = max(k, 100))"},
+			&cli.StringFlag{Name: "sort", Usage: "FIELD:asc|desc — order the --pool most relevant results by a metadata field (each result's score_kind says what its score is)"},
+			atLeast(0, &cli.IntFlag{Name: "pool", Usage: "relevant results fused, reranked or sorted (0 = max(k, 100))"}),
 			&cli.StringFlag{Name: "rerank-model", Usage: "cross-encoder GGUF that reranks the best --rerank-top results"},
-			&cli.IntFlag{Name: "rerank-top", Value: 100, Usage: "candidates to rerank"},
-			&cli.IntFlag{Name: "rescore", Usage: "int8/binary indexes: candidates rescored in full precision (0 = max(10k, 100))"},
-			&cli.Float64Flag{Name: "k1", Value: 1.2, Usage: "BM25 k1"},
-			&cli.Float64Flag{Name: "b", Value: 0.75, Usage: "BM25 b"},
+			atLeast(1, &cli.IntFlag{Name: "rerank-top", Value: 100, Usage: "candidates to rerank"}),
+			atLeast(0, &cli.IntFlag{Name: "rescore", Usage: "int8/binary indexes: candidates rescored in full precision (0 = max(10k, 100))"}),
+			oneOf(&cli.StringFlag{Name: "bm25-fields", Usage: "BM25 over title and text: best_fields (each field scored alone, best + 0.5 × other) or combined (one field) (default: the index's, see quarry info)"},
+				lexical.BestFields.String(), lexical.Combined.String()),
+			nonNegative(&cli.Float64Flag{Name: "k1", Value: 1.2, Usage: "BM25 k1"}),
+			between(0, 1, &cli.Float64Flag{Name: "b", Value: 0.75, Usage: "BM25 b"}),
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "the index's model, if it moved (must be the same file)"},
 			&cli.StringFlag{Name: "show", Usage: "metadata fields to show in the table (comma-separated; default: a few present fields)"},
-			&cli.BoolFlag{Name: "json", Usage: "one JSON object per query"},
+			&cli.BoolFlag{Name: "json", Usage: "one JSON object per query (schema: docs/search-output.schema.json)"},
 		}, modelFlags()...),
 		Action: runSearch,
 	}
@@ -88,12 +91,6 @@ func runSearch(c *cli.Context) error {
 		}
 	}
 	mode := engine.Mode(c.String("mode"))
-	if mode != engine.ModeDense && mode != engine.ModeBM25 && mode != engine.ModeHybrid && mode != engine.ModeSparse {
-		return badInput("--mode %q: want dense, bm25, hybrid or sparse", mode)
-	}
-	if c.Int("k") <= 0 {
-		return badInput("--k must be positive")
-	}
 	ix, err := openIndex(c, dir, false)
 	if err != nil {
 		return err
@@ -112,25 +109,24 @@ func runSearch(c *cli.Context) error {
 			return badInput("--rerank-model %s is a bi-encoder; reranking needs a cross-encoder", p)
 		}
 	}
-	params := lexical.DefaultParams()
-	params.K1, params.B = c.Float64("k1"), c.Float64("b")
+	bm25, err := bm25Params(c, ix.Info().BM25Fields)
+	if err != nil {
+		return err
+	}
 	reqs := make([]engine.Request, len(qs))
 	for i, q := range qs {
 		reqs[i] = engine.Request{ID: q.id, Text: q.text, K: c.Int("k"), Mode: mode, Fusion: c.String("fusion"), Alpha: floatFlag(c, "alpha"),
 			Filters: c.StringSlice("filter"), Sort: c.String("sort"), Pool: c.Int("pool"), Rescore: c.Int("rescore"),
-			BM25: &params}
+			BM25: bm25}
 		if rr != nil {
 			reqs[i].Rerank = &engine.Rerank{Model: rr, Top: c.Int("rerank-top")}
 		}
 	}
 	resps, err := ix.SearchBatch(c.Context, reqs)
 	if err != nil {
-		if strings.HasPrefix(err.Error(), "filter") || strings.Contains(err.Error(), "sort") {
-			return badInput("%v", err)
-		}
-		return err
+		return err // bad filters and sorts are the engine's errs.BadInput
 	}
-	w := bufio.NewWriter(c.App.Writer)
+	w := bufio.NewWriter(output(c))
 	defer w.Flush()
 	if c.Bool("json") {
 		enc := json.NewEncoder(w)
@@ -153,10 +149,34 @@ func runSearch(c *cli.Context) error {
 		if len(resps) > 1 || i > 0 {
 			fmt.Fprintf(w, "\nquery %s: %s\n", r.QueryID, qs[i].text)
 		}
-		writeResultTable(w, r, show, mode == engine.ModeHybrid || rr != nil)
+		writeResultTable(w, r, show, mode == engine.ModeHybrid || rr != nil || c.String("sort") != "")
 	}
 	writeQuerySparsity(c.App.ErrWriter, ix, resps, mode)
 	return nil
+}
+
+// bm25Params are the BM25 parameters of a search: nil (the engine's
+// default: k1 1.2, b 0.75 and the index's field mode) unless --k1, --b or
+// --bm25-fields is given; then those, the others at their defaults (the
+// field mode: indexFields, the index's).
+func bm25Params(c *cli.Context, indexFields string) (*lexical.Params, error) {
+	if !c.IsSet("k1") && !c.IsSet("b") && !c.IsSet("bm25-fields") {
+		return nil, nil
+	}
+	p := lexical.DefaultParams()
+	p.K1, p.B = c.Float64("k1"), c.Float64("b")
+	fields := indexFields
+	if c.IsSet("bm25-fields") {
+		fields = c.String("bm25-fields")
+	}
+	if fields != "" {
+		fm, err := lexical.ParseFieldMode(fields)
+		if err != nil {
+			return nil, badInput("--bm25-fields: %v", err)
+		}
+		p.Fields = fm
+	}
+	return &p, nil
 }
 
 // defaultShow picks up to four metadata fields to show: the well-known ones
@@ -214,15 +234,18 @@ func writeResultTable(w io.Writer, r *engine.Response, show []string, components
 				parts = append(parts, fmt.Sprintf("%s=%v", f, v))
 			}
 		}
-		sc := fmt.Sprintf("%.4f", res.Score)
+		// score_kind after the score: with --sort and a rerank of fewer
+		// than --pool candidates, reranked and first-stage scores mix.
+		sc := fmt.Sprintf("%.4f %s", res.Score, res.ScoreKind)
 		var comp []string
-		if res.Scores.Dense != nil && components {
+		// The component scores that are not the score itself.
+		if res.Scores.Dense != nil && components && res.ScoreKind != engine.ScoreDense {
 			comp = append(comp, fmt.Sprintf("dense %.3f", *res.Scores.Dense))
 		}
-		if res.Scores.Sparse != nil && components {
+		if res.Scores.Sparse != nil && components && res.ScoreKind != engine.ScoreSparse {
 			comp = append(comp, fmt.Sprintf("sparse %.3f", *res.Scores.Sparse))
 		}
-		if res.Scores.BM25 != nil && components {
+		if res.Scores.BM25 != nil && components && res.ScoreKind != engine.ScoreBM25 {
 			comp = append(comp, fmt.Sprintf("bm25 %.2f", *res.Scores.BM25))
 		}
 		if res.Scores.Relevance != nil {

@@ -71,7 +71,7 @@ func runEmbedSparse(c *cli.Context, m *engine.Model, recs []record, texts []stri
 		return err
 	}
 	elapsed := time.Since(t0)
-	w, closeOut, err := createOutput(c.String("output"), c.App.Writer)
+	w, closeOut, err := createOutput(c.String("output"), output(c))
 	if err != nil {
 		return err
 	}

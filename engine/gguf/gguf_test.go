@@ -4,11 +4,14 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/quarry-search/quarry/engine/errs"
 )
 
 func sample(t testing.TB) []byte {
@@ -147,10 +150,16 @@ func TestErrors(t *testing.T) {
 		if err != nil && !errors.As(err, &fe) {
 			t.Errorf("%s: %T is not a *FormatError", c.name, err)
 		}
+		if k := errs.KindOf(fmt.Errorf("load model: %w", err)); err != nil && k != errs.BadInput {
+			t.Errorf("%s: kind %v, want bad_input", c.name, k)
+		}
 	}
 	_, err := Parse(bytes.NewReader([]byte("GGUX1234")), 8)
 	if !errors.Is(err, ErrNotGGUF) {
 		t.Errorf("bad magic does not match ErrNotGGUF: %v", err)
+	}
+	if !errs.Is(err, errs.BadInput) {
+		t.Errorf("bad magic: kind %v, want bad_input", errs.KindOf(err))
 	}
 }
 

@@ -9,6 +9,8 @@ import (
 	"math"
 	"os"
 	"sort"
+
+	"github.com/quarry-search/quarry/engine/errs"
 )
 
 // Limits that keep a hostile header from making the reader allocate without
@@ -83,6 +85,11 @@ func (e *FormatError) Error() string {
 	}
 	return fmt.Sprintf("%s: invalid GGUF at byte %d (%s): %s", p, e.Offset, e.Field, e.Msg)
 }
+
+// ErrorKind classifies a malformed GGUF as bad input: the caller gave a file
+// that is not a (complete) GGUF model. A file without the GGUF magic is one
+// too (its error wraps both a FormatError and ErrNotGGUF).
+func (e *FormatError) ErrorKind() errs.Kind { return errs.BadInput }
 
 // ErrNotGGUF is wrapped by the error for a file that does not start with the
 // GGUF magic.
