@@ -2,8 +2,8 @@ package engine
 
 import (
 	"context"
-	"os"
 	"fmt"
+	"os"
 	"path/filepath"
 
 	"github.com/quarry-search/quarry/engine/store"
