@@ -116,9 +116,19 @@ type Response struct {
 	Took    time.Duration `json:"-"`
 	// Generation is the index generation the search read.
 	Generation uint64 `json:"-"`
+	// Timing splits Took by pipeline stage (the batch's shared stages count
+	// for each of its responses).
+	Timing Timing `json:"-"`
 	// QueryActiveDims is the number of active dimensions of the query's
 	// sparse vector (ModeSparse).
 	QueryActiveDims int `json:"query_active_dims,omitempty"`
+}
+
+// Timing is where a search spent its time.
+type Timing struct {
+	Encode   time.Duration // embedding / encoding the query
+	Retrieve time.Duration // dense scan, BM25, sparse (and the filters' bitmaps)
+	Finish   time.Duration // fusion, rerank, sort, fetching the documents
 }
 
 type candidate struct {
@@ -177,23 +187,32 @@ func (ix *Index) SearchBatch(ctx context.Context, reqs []Request) ([]*Response, 
 			return nil, err
 		}
 	}
-	if err := s.filter(qs); err != nil {
+	var tm Timing
+	t1 := time.Now()
+	if err := s.filter(qs); err != nil { // before encoding: bad filters fail fast
 		return nil, err
 	}
+	t2 := time.Now()
 	if err := ix.encodeQueries(ctx, qs); err != nil {
 		return nil, err
 	}
+	t3 := time.Now()
+	tm.Encode = t3.Sub(t2)
 	if err := s.retrieve(ctx, qs, ix.opts.ModelOptions.Threads); err != nil {
 		return nil, err
 	}
+	tm.Retrieve = t2.Sub(t1) + time.Since(t3)
 	out := make([]*Response, len(qs))
 	for i := range qs {
+		t4 := time.Now()
 		resp, err := s.finish(ctx, &qs[i])
 		if err != nil {
 			return nil, err
 		}
 		resp.Took = time.Since(t0)
 		resp.Generation = s.man.Generation
+		resp.Timing = tm
+		resp.Timing.Finish = time.Since(t4)
 		out[i] = resp
 	}
 	return out, nil

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/quarry-search/quarry/engine"
 	"github.com/quarry-search/quarry/engine/modelgen"
@@ -65,7 +67,10 @@ func BenchmarkSearch10k(b *testing.B) {
 	if !engine.NativeAvailable() {
 		b.Skip("needs the native core (the tiny model encodes the queries)")
 	}
-	dir := benchIndex(b)
+	dir := os.Getenv("QUARRY_BENCH_INDEX") // an existing index (e.g. make demo's), else a generated 10k one
+	if dir == "" {
+		dir = benchIndex(b)
+	}
 	ix, err := engine.Open(dir, engine.OpenOptions{})
 	if err != nil {
 		b.Fatal(err)
@@ -93,13 +98,32 @@ func BenchmarkSearch10k(b *testing.B) {
 			}
 			b.ReportAllocs()
 			i := 0
+			var total, enc, ret, fin []time.Duration
 			for b.Loop() {
 				r.Text = queries[i%len(queries)]
 				i++
-				if _, err := ix.Search(ctx, r); err != nil {
+				resp, err := ix.Search(ctx, r)
+				if err != nil {
 					b.Fatal(err)
 				}
+				total, enc = append(total, resp.Took), append(enc, resp.Timing.Encode)
+				ret, fin = append(ret, resp.Timing.Retrieve), append(fin, resp.Timing.Finish)
 			}
+			// Medians of the stages (ms): encode + retrieve is the floor a
+			// search cannot go below; finish is fusion, sort and documents.
+			b.ReportMetric(p50ms(total), "p50-ms")
+			b.ReportMetric(p50ms(enc), "encode-p50-ms")
+			b.ReportMetric(p50ms(ret), "retrieve-p50-ms")
+			b.ReportMetric(p50ms(fin), "finish-p50-ms")
 		})
 	}
+}
+
+func p50ms(d []time.Duration) float64 {
+	if len(d) == 0 {
+		return 0
+	}
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return float64(s[len(s)/2]) / 1e6
 }
