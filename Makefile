@@ -77,6 +77,7 @@ fuzz: native
 	$(GO) test -run XXX -fuzz FuzzParseFilter -fuzztime $(FUZZTIME) ./engine/meta/
 	$(GO) test -run XXX -fuzz FuzzUnpickle -fuzztime $(FUZZTIME) ./engine/hf/
 	$(GO) test -run XXX -fuzz FuzzParseSegment -fuzztime $(FUZZTIME) ./engine/lexical/
+	$(GO) test -run XXX -fuzz FuzzCopyFiltered -fuzztime $(FUZZTIME) ./engine/lexical/
 	$(GO) test -run XXX -fuzz 'FuzzParse$$' -fuzztime $(FUZZTIME) ./engine/sparse/
 	$(GO) test -run XXX -fuzz FuzzParseResealed -fuzztime $(FUZZTIME) ./engine/sparse/
 

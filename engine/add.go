@@ -74,6 +74,9 @@ type BadInputError struct {
 	Records []*ingest.BadRecord
 }
 
+// ErrorKind implements errs.Kinded: bad records are the caller's input.
+func (e *BadInputError) ErrorKind() errs.Kind { return errs.BadInput }
+
 func (e *BadInputError) Error() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d bad record(s) in the input; nothing was committed (fix them, or pass --skip-bad to index the rest):", e.Count)
