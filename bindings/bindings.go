@@ -4,9 +4,48 @@ package bindings
 
 /*
 #cgo CFLAGS: -I${SRCDIR}/../native/include
-#cgo LDFLAGS: -L${SRCDIR}/../build/lib -Wl,--start-group -lquarry -lllama -lggml -lggml-cpu -lggml-base -Wl,--end-group -lstdc++ -lm -lpthread -ldl
 #include <stdlib.h>
 #include "quarry.h"
+
+// Every function of the C API is a weak reference: this package compiles and
+// links without the native libraries, and a function nothing defined has the
+// address NULL. The libraries (and an anchor that references every function
+// strongly, so that the linker takes them from the archives) come from
+// another package of the program: internal/nativelink in this repository,
+// the file quarry_native.go written by cmd/quarry-native in an application.
+// nativeapi's test checks that this list names every function of quarry.h.
+#pragma weak quarry_model_default_params
+#pragma weak quarry_model_load
+#pragma weak quarry_model_free
+#pragma weak quarry_model_get_info
+#pragma weak quarry_embed
+#pragma weak quarry_rerank
+#pragma weak quarry_sparse
+#pragma weak quarry_quantize
+#pragma weak quarry_row_size
+#pragma weak quarry_vec_row_bytes
+#pragma weak quarry_topk
+#pragma weak quarry_system_info
+
+// The quarry version quarry_native.go was generated for ("" or absent in
+// this repository's own builds).
+extern const char quarry_native_module[] __attribute__((weak));
+
+// 1 when every function of the C API is defined, 0 when none is, -1 when
+// only some are (libraries of another version).
+static int quarry_linked(void) {
+	void *f[] = {
+		(void *)quarry_model_default_params, (void *)quarry_model_load, (void *)quarry_model_free,
+		(void *)quarry_model_get_info, (void *)quarry_embed, (void *)quarry_rerank, (void *)quarry_sparse,
+		(void *)quarry_quantize, (void *)quarry_row_size, (void *)quarry_vec_row_bytes, (void *)quarry_topk,
+		(void *)quarry_system_info,
+	};
+	int n = 0;
+	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) n += f[i] != NULL;
+	return n == 0 ? 0 : n == (int)(sizeof f / sizeof f[0]) ? 1 : -1;
+}
+
+static const char *quarry_linked_module(void) { return quarry_native_module ? quarry_native_module : ""; }
 */
 import "C"
 
@@ -19,8 +58,15 @@ import (
 
 const errLen = 1024
 
-// Available reports whether the native core is linked in.
-const Available = true
+// linkErr is nil when the native core is linked into this program, else the
+// error every entry point returns (never calling a NULL function).
+var linkErr = checkLinked(int(C.quarry_linked()), C.GoString(C.quarry_linked_module()))
+
+// Available reports whether the native core is linked into this program. It
+// is set once, at initialization; with cgo but without the native libraries
+// (an application that has not run cmd/quarry-native) it is false and every
+// function returns ErrNotLinked.
+var Available = linkErr == nil
 
 // Model is a loaded GGUF model.
 type Model struct {
@@ -34,6 +80,9 @@ func cerr(buf []C.char) string { return C.GoString(&buf[0]) }
 
 // Load loads the GGUF model at path.
 func Load(path string, p Params) (*Model, error) {
+	if linkErr != nil {
+		return nil, linkErr
+	}
 	cp := C.quarry_model_default_params()
 	cp.n_threads = C.int32_t(p.Threads)
 	cp.n_workers = C.int32_t(p.Workers)
@@ -222,10 +271,19 @@ func (m *Model) Sparse(ids, types, seqStart []int32, k int) (outIDs []int32, wei
 }
 
 // RowSize is the byte size of a row of n elements of ggml type t, or -1.
-func RowSize(t int, n int64) int64 { return int64(C.quarry_row_size(C.int32_t(t), C.int64_t(n))) }
+// It is -1 when the native core is not linked.
+func RowSize(t int, n int64) int64 {
+	if linkErr != nil {
+		return -1
+	}
+	return int64(C.quarry_row_size(C.int32_t(t), C.int64_t(n)))
+}
 
 // Quantize converts rows×cols floats to ggml type t with ggml's own routine.
 func Quantize(t int, src []float32, rows, cols int) ([]byte, error) {
+	if linkErr != nil {
+		return nil, linkErr
+	}
 	if rows < 0 || cols <= 0 || len(src) != rows*cols {
 		return nil, fmt.Errorf("quantize: %d floats for %d x %d", len(src), rows, cols)
 	}
@@ -247,14 +305,23 @@ func Quantize(t int, src []float32, rows, cols int) ([]byte, error) {
 	return dst[:w], nil
 }
 
-// SystemInfo lists the CPU features the kernels were built with.
-func SystemInfo() string { return C.GoString(C.quarry_system_info()) }
+// SystemInfo lists the CPU features the kernels were built with ("" when the
+// native core is not linked).
+func SystemInfo() string {
+	if linkErr != nil {
+		return ""
+	}
+	return C.GoString(C.quarry_system_info())
+}
 
 // TopK returns, for each of the nq queries (nq×Dim floats back to back), the
 // k best groups of x by their best row's dot product: scores, best rows and
 // groups, nq×k each, best first (unused slots: -Inf, -1). int8 and binary
 // scores are approximate; rescore candidates with full precision.
 func TopK(queries []float32, nq int, x *Vectors, k, threads int) ([]float32, []int64, []int64, error) {
+	if linkErr != nil {
+		return nil, nil, nil, linkErr
+	}
 	if err := x.check(); err != nil {
 		return nil, nil, nil, &Error{Op: "topk", Code: CodeArg, Msg: err.Error()}
 	}

@@ -2,8 +2,9 @@
 
 package bindings
 
-// Available reports whether the native core is linked in.
-const Available = false
+// Available reports whether the native core is linked into this program:
+// never in this build (CGO_ENABLED=0 or the quarry_nonative tag).
+var Available = false
 
 // Model is a loaded GGUF model (unavailable in this build).
 type Model struct{}

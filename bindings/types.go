@@ -7,8 +7,12 @@
 // after Close return ErrClosed. No C memory escapes to Go: outputs are Go
 // slices filled by C, errors come back through a buffer in the same call.
 //
-// Built with CGO_ENABLED=0 (or without the native libraries), every function
-// returns ErrNoNative.
+// Built with CGO_ENABLED=0, every function returns ErrNoNative. Built with
+// cgo, the package refers to the C API weakly and links without the native
+// libraries; a package of the program links them in (internal/nativelink in
+// this repository, quarry_native.go written by cmd/quarry-native in an
+// application). Without them Available is false and every function returns
+// ErrNotLinked, whose message names the command to run.
 package bindings
 
 import (
@@ -148,8 +152,10 @@ const (
 // ErrClosed is returned by calls on a closed model.
 var ErrClosed = errors.New("bindings: model is closed")
 
-// ErrNoNative is returned when quarry was built without the native core.
-var ErrNoNative = errors.New("quarry was built without the native core (CGO_ENABLED=0 or no native libraries): rebuild with `make`")
+// ErrNoNative is returned when quarry was built without the native core
+// (CGO_ENABLED=0 or the quarry_nonative tag). errors.Is(err, ErrNoNative)
+// also holds for ErrNotLinked, a cgo build without the native libraries.
+var ErrNoNative = errors.New("quarry was built without the native core (CGO_ENABLED=0 or the quarry_nonative tag): build with CGO_ENABLED=1 and a C compiler")
 
 // VecType is the element type of stored vectors (the index's dtype).
 type VecType int32
