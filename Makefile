@@ -66,6 +66,13 @@ test: deps native
 	$(GO) test $(GOLDFLAGS) -count=1 ./...
 	CGO_ENABLED=0 $(GO) test -count=1 ./engine/... ./cmd/...
 	$(GO) test $(GOLDFLAGS) -count=1 -race -run 'Concurrent|Race|Close' ./bindings/ ./engine/ ./engine/lexical/... ./engine/fusion/ ./engine/meta/
+	$(MAKE) --no-print-directory goget
+
+## goget: an application outside the repository uses quarry with `go get` and the one command that the
+## missing-library error names (scripts/goget/run.sh; QUARRY_GOGET_FRESH=1 builds the native core in an empty cache)
+.PHONY: goget
+goget:
+	scripts/goget/run.sh
 
 ## fuzz: run each fuzzer for a while (FUZZTIME=60s)
 FUZZTIME ?= 60s
