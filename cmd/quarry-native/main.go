@@ -23,7 +23,10 @@
 // and options: only the first run compiles (a few minutes on two cores).
 //
 // Without quarry_native.go the application still builds, and every model
-// call fails with an error that gives the command above.
+// call fails with an error that gives the command above. Only programs that
+// include such a file link the native core: for the tests of another package
+// that use quarry's models, run the command in that package's directory too
+// (the files of several packages link together in one program).
 //
 // It needs cmake (3.16 or later), a C and C++ compiler and make or ninja; on
 // Debian or Ubuntu: apt-get install cmake g++ make.

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"go/format"
 	"go/parser"
 	"go/token"
 	"os"
@@ -184,10 +185,13 @@ func TestFileText(t *testing.T) {
 	if f.Name.Name != "webapp" {
 		t.Errorf("package %s", f.Name.Name)
 	}
+	if fmted, err := format.Source([]byte(src)); err != nil || string(fmted) != src {
+		t.Errorf("the file is not gofmt-formatted (%v):\n%s", err, fmted)
+	}
 	for _, want := range []string{
 		header, "rerun after upgrading quarry", "\n//go:build cgo && !quarry_nonative\n\npackage webapp\n",
 		"#cgo LDFLAGS: " + nativeapi.LDFlags("/c/quarry/native/k/build/lib") + "\n",
-		nativeapi.Anchor(fns), `const char quarry_native_module[] = "v1.2.3";`, `"sha256:abcd"`,
+		nativeapi.Anchor(fns), `__attribute__((weak)) const char quarry_native_module[] = "v1.2.3";`, `"sha256:abcd"`,
 	} {
 		if !strings.Contains(src, want) {
 			t.Errorf("file lacks %q:\n%s", want, src)
@@ -235,11 +239,16 @@ func TestGeneratedFileLinks(t *testing.T) {
 import (
 	"fmt"
 
+	"example.com/app/lib"
 	"github.com/quarry-search/quarry/bindings"
 )
 
-func main() { fmt.Println(bindings.Available, bindings.RowSize(0, 8)) }
+func main() { fmt.Println(bindings.Available, bindings.RowSize(0, 8), lib.Name) }
 `)
+	// A second package with its own generated file (for its tests, say)
+	// links into the same program.
+	os.Mkdir(filepath.Join(app, "lib"), 0o755)
+	write("lib/lib.go", "package lib\n\nconst Name = \"lib\"\n")
 	q, err := findQuarry(app)
 	if err != nil {
 		t.Fatal(err)
@@ -252,6 +261,7 @@ func main() { fmt.Println(bindings.Available, bindings.RowSize(0, 8)) }
 		t.Fatal(err)
 	}
 	write(fileName, fileText("main", q, libDir, "test", fns))
+	write("lib/"+fileName, fileText("lib", q, libDir, "test", fns))
 	cmd := exec.Command("go", "run", ".")
 	cmd.Dir = app
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
@@ -259,7 +269,7 @@ func main() { fmt.Println(bindings.Available, bindings.RowSize(0, 8)) }
 	if err != nil {
 		t.Fatalf("go run: %v\n%s", err, out)
 	}
-	if got := strings.TrimSpace(string(out)); got != "true 32" {
-		t.Errorf("the program printed %q, want \"true 32\"", got)
+	if got := strings.TrimSpace(string(out)); got != "true 32 lib" {
+		t.Errorf("the program printed %q, want \"true 32 lib\"", got)
 	}
 }

@@ -111,7 +111,7 @@ grep -q 'reused' out.txt && grep -q 'kept (up to date)' out.txt || fail "a secon
 step "$cmd again (reuses the build)"
 
 # Libraries generated for another quarry version are refused, with the same command.
-sed -i 's/^const char quarry_native_module\[\] = ".*";$/const char quarry_native_module[] = "v0.0.1";/' quarry_native.go
+sed -i 's/ quarry_native_module\[\] = ".*";$/ quarry_native_module[] = "v0.0.1";/' quarry_native.go
 grep -q '"v0.0.1"' quarry_native.go || fail "quarry_native.go records no quarry version"
 $GO build -o app . || fail "go build with a stale quarry_native.go"
 if ./app "$model" >out.txt 2>&1; then cat out.txt; fail "the program ran with libraries of another version"; fi
