@@ -1,7 +1,6 @@
 package lexical
 
 import (
-	"encoding/binary"
 	"fmt"
 	"slices"
 )
@@ -112,32 +111,18 @@ func (ix *Index) liveDF(e *termEntry) [nStats]uint64 {
 	}
 	df := e.df
 	for _, r := range e.refs {
-		s, t := ix.segs[r.seg], r.t
-		b := s.postings[t.off : t.off+t.size]
-		pos := 0
-		ord := int64(s.start) - 1
-		for range t.df[fAny] {
-			delta, n := binary.Uvarint(b[pos:])
-			pos += n
-			code, n := binary.Uvarint(b[pos:])
-			pos += n
-			var tfTitle uint64
-			if code&1 != 0 {
-				tfTitle, n = binary.Uvarint(b[pos:])
-				pos += n
-			}
-			ord += int64(delta)
+		ix.segs[r.seg].eachPosting(r.t, func(ord int64, tfTitle, tfText uint32) {
 			if !ix.isDeleted(uint64(ord)) {
-				continue
+				return
 			}
 			df[fAny]--
 			if tfTitle > 0 {
 				df[fTitle]--
 			}
-			if code>>1 > 0 {
+			if tfText > 0 {
 				df[fText]--
 			}
-		}
+		})
 	}
 	return df
 }
