@@ -142,9 +142,9 @@ type Info struct {
 	Analyzer   string                `json:"analyzer"`
 	BM25Fields string                `json:"bm25_fields"`
 	Segments   int                   `json:"segments"`
-	Documents  int64                 `json:"documents"`
-	Passages   int64                 `json:"passages"`
-	Deleted    int64                 `json:"deleted"`
+	Documents  int64                 `json:"documents"` // live documents (deleted ones not counted)
+	Passages   int64                 `json:"passages"`  // stored passages (deleted documents' included until Compact)
+	Deleted    int64                 `json:"deleted"`   // deleted documents whose data Compact will drop
 	Bytes      int64                 `json:"bytes"`
 	Files      map[string]int64      `json:"bytes_by_kind"`
 	Inputs     []store.InputProgress `json:"inputs,omitempty"`
