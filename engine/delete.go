@@ -21,7 +21,7 @@ func (ix *Index) Delete(ctx context.Context, ids []string) (int, []string, error
 	if ix.lock == nil {
 		return 0, nil, fmt.Errorf("delete: %w", ErrReadOnly)
 	}
-	known, err := ix.idMap()
+	known, err := ix.findIDs(ctx, ids)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -55,10 +55,47 @@ func (ix *Index) Delete(ctx context.Context, ids []string) (int, []string, error
 	if err := ix.commit(man, true); err != nil {
 		return 0, missing, err
 	}
-	for _, id := range ids {
-		delete(known, id)
+	if ix.ids != nil {
+		for _, id := range ids {
+			delete(ix.ids, id)
+		}
 	}
 	return len(ords), missing, ctx.Err()
+}
+
+// findIDs maps the live documents among ids to their ordinals: from the
+// writer's id map when an Add built it, else by one streaming pass over the
+// doc stores that keeps only the ids asked for (memory bounded by len(ids),
+// not by the index). The caller holds ix.wmu.
+func (ix *Index) findIDs(ctx context.Context, ids []string) (map[string]uint32, error) {
+	out := make(map[string]uint32, len(ids))
+	if ix.ids != nil {
+		for _, id := range ids {
+			if o, ok := ix.ids[id]; ok {
+				out[id] = o
+			}
+		}
+		return out, nil
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	s := ix.cur.Load()
+	for _, seg := range s.segs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		for rec, err := range seg.docs.All() {
+			if err != nil {
+				return nil, err
+			}
+			if want[rec.ID] && s.live.Has(rec.Ord) {
+				out[rec.ID] = rec.Ord
+			}
+		}
+	}
+	return out, nil
 }
 
 // CompactStats describe a compaction.

@@ -375,6 +375,13 @@ func Open(dir string, opts OpenOptions) (*Index, error) {
 		}
 	}
 	snap, err := newSnapshot(dir, man, nil, nil, ix.docCache)
+	if err == nil && !opts.Writable {
+		// A reader is opened to search: read and verify everything now. A
+		// writer reads the search data only if it searches.
+		if err = snap.ready(); err != nil {
+			snap.release()
+		}
+	}
 	if err != nil {
 		ix.lock.Release()
 		return nil, err

@@ -178,6 +178,9 @@ func (ix *Index) SearchBatch(ctx context.Context, reqs []Request) ([]*Response, 
 	}
 	defer s.release()
 	t0 := time.Now()
+	if err := s.ready(); err != nil {
+		return nil, err
+	}
 	qs := make([]query, len(reqs))
 	for i := range reqs {
 		if err := s.prepare(&qs[i], reqs[i]); err != nil {

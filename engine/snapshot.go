@@ -25,8 +25,8 @@ type snapshot struct {
 	refs atomic.Int64 // 1 for the Index while current, +1 per reader
 
 	man        *store.Manifest // this generation's manifest (never modified)
-	segs       []*segment      // by ordinal; shared with neighbouring generations
-	lex        *lexical.Index  // BM25 over the segments, statistics over live documents
+	dir        string
+	segs       []*segment // by ordinal; shared with neighbouring generations
 	tomb       store.Tombstones
 	live       meta.Bitmap // ordinals stored and not deleted
 	bits       int         // ordinals [0, bits) exist in this generation
@@ -35,6 +35,12 @@ type snapshot struct {
 	sparse     bool
 
 	meta *metaState
+
+	// What only searches read (vectors, BM25, SPLADE postings) is loaded on
+	// first use, so a writer that only adds or deletes never reads it.
+	readyOnce sync.Once
+	readyErr  error
+	lex       *lexical.Index // BM25 over the segments, statistics over live documents
 }
 
 // metaState is a generation's metadata table (filters and sort), built on
@@ -51,16 +57,20 @@ type metaState struct {
 	segs []*segment
 }
 
-// segment is a loaded segment, shared by every snapshot that has it and
-// closed when the last of them is released.
+// segment is a segment of the index, shared by every snapshot that has it
+// and closed when the last of them is released. Its doc store is open from
+// the start; its search data (vectors, BM25, SPLADE) is read on first use.
 type segment struct {
-	refs    atomic.Int64
-	meta    store.Segment
-	vecs    search.Vectors
+	refs atomic.Int64
+	meta store.Segment
+	docs *store.DocReader
+
+	loadOnce sync.Once
+	loadErr  error
+	vecs     search.Vectors
 	rescore *search.Vectors
 	groups  []uint32
 	first   []uint32 // first row of each passage group, by ordinal - DocOrdStart (segment-local passage index)
-	docs    *store.DocReader
 	lex     *lexical.Segment
 	sp      *sparse.Segment // SPLADE postings (sparse indexes)
 }
@@ -102,7 +112,7 @@ func newSnapshot(dir string, man *store.Manifest, prev *snapshot, extendMeta *bo
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", dir, err)
 	}
-	s := &snapshot{man: man, an: an, bits: int(man.NextDocOrd()), sparse: man.Settings["sparse"] != "",
+	s := &snapshot{man: man, dir: dir, an: an, bits: int(man.NextDocOrd()), sparse: man.Settings["sparse"] != "",
 		bm25Fields: orDefault(man.Settings[settingBM25Fields], "combined")}
 	s.refs.Store(1)
 	if man.Tombstones != nil {
@@ -122,27 +132,16 @@ func newSnapshot(dir string, man *store.Manifest, prev *snapshot, extendMeta *bo
 		}
 		return nil, err
 	}
-	var lexSegs []*lexical.Segment
 	for _, sm := range man.Segments {
 		seg := old[sm.ID]
 		if seg != nil && seg.meta.Vectors == sm.Vectors && seg.meta.Docs == sm.Docs {
 			seg.ref()
 		} else {
-			if seg, err = loadSegment(dir, sm, cache); err != nil {
+			if seg, err = openSegment(dir, sm, cache); err != nil {
 				return fail(err)
 			}
 		}
 		s.segs = append(s.segs, seg)
-		if seg.lex != nil {
-			lexSegs = append(lexSegs, seg.lex)
-		}
-	}
-	if len(lexSegs) > 0 {
-		lex, err := lexical.NewIndex(lexSegs)
-		if err != nil {
-			return fail(fmt.Errorf("open index %s: %w", dir, err))
-		}
-		s.lex = lex.WithDeleted(s.tomb.Ords())
 	}
 	s.live = meta.NewBitmap(s.bits)
 	for _, seg := range s.segs {
@@ -162,18 +161,32 @@ func newSnapshot(dir string, man *store.Manifest, prev *snapshot, extendMeta *bo
 	return s, nil
 }
 
-func loadSegment(dir string, s store.Segment, cache *store.BlockCache) (*segment, error) {
-	data, err := store.ReadSegment(filepath.Join(dir, s.Vectors.Name))
-	if err != nil {
-		return nil, fmt.Errorf("open index %s: %w", dir, err)
-	}
+// openSegment opens a segment's doc store; its search data waits for load.
+func openSegment(dir string, s store.Segment, cache *store.BlockCache) (*segment, error) {
 	docs, err := store.OpenDocs(filepath.Join(dir, s.Docs.Name))
 	if err != nil {
 		return nil, fmt.Errorf("open index %s: %w", dir, err)
 	}
 	docs.SetCache(cache)
-	seg := &segment{meta: s, docs: docs, groups: data.Groups, vecs: toBindings(&data.Vectors, data.Groups)}
+	seg := &segment{meta: s, docs: docs}
 	seg.refs.Store(1)
+	return seg, nil
+}
+
+// load reads the segment's search data once: vectors (and the rescore
+// copy), the BM25 segment and the SPLADE postings, each fully verified.
+func (seg *segment) load(dir string) error {
+	seg.loadOnce.Do(func() { seg.loadErr = seg.read(dir) })
+	return seg.loadErr
+}
+
+func (seg *segment) read(dir string) error {
+	s := seg.meta
+	data, err := store.ReadSegment(filepath.Join(dir, s.Vectors.Name))
+	if err != nil {
+		return fmt.Errorf("open index %s: %w", dir, err)
+	}
+	seg.groups, seg.vecs = data.Groups, toBindings(&data.Vectors, data.Groups)
 	if data.Rescore != nil {
 		r := toBindings(data.Rescore, data.Groups)
 		seg.rescore = &r
@@ -181,23 +194,47 @@ func loadSegment(dir string, s store.Segment, cache *store.BlockCache) (*segment
 	seg.first = firstRows(data.Groups, s.DocOrdStart, s.DocOrdEnd)
 	if ref, ok := s.Files[lexicalFile]; ok {
 		if seg.lex, err = lexical.ReadSegment(filepath.Join(dir, ref.Name)); err != nil {
-			docs.Close()
-			return nil, fmt.Errorf("open index %s: %w", dir, err)
+			return fmt.Errorf("open index %s: %w", dir, err)
 		}
 	}
 	if ref, ok := s.Files[sparseFile]; ok {
 		path := filepath.Join(dir, ref.Name)
 		sp, err := sparse.ReadFile(path)
 		if err == nil && (int64(sp.Rows()) != s.NumPassages || sp.Rows() > 0 && (sp.Groups[0] < s.DocOrdStart || sp.Groups[sp.Rows()-1] >= s.DocOrdEnd)) {
-			err = &sparse.CorruptError{Path: path, Where: "rows (against the manifest)", Detail: fmt.Sprintf("%d rows; segment %d has %d passages of documents [%d, %d)", sp.Rows(), s.ID, s.NumPassages, s.DocOrdStart, s.DocOrdEnd)}
+			err = store.Corruptf(path, "rows (against the manifest)", "%d rows; segment %d has %d passages of documents [%d, %d)", sp.Rows(), s.ID, s.NumPassages, s.DocOrdStart, s.DocOrdEnd)
 		}
 		if err != nil {
-			docs.Close()
-			return nil, fmt.Errorf("open index %s: %w", dir, err)
+			return fmt.Errorf("open index %s: %w", dir, err)
 		}
 		seg.sp = sp
 	}
-	return seg, nil
+	return nil
+}
+
+// ready loads what searches read (once): every segment's search data and
+// the BM25 index over them with this generation's deletions.
+func (s *snapshot) ready() error {
+	s.readyOnce.Do(func() {
+		var lexSegs []*lexical.Segment
+		for _, seg := range s.segs {
+			if err := seg.load(s.dir); err != nil {
+				s.readyErr = err
+				return
+			}
+			if seg.lex != nil {
+				lexSegs = append(lexSegs, seg.lex)
+			}
+		}
+		if len(lexSegs) > 0 {
+			lex, err := lexical.NewIndex(lexSegs)
+			if err != nil {
+				s.readyErr = fmt.Errorf("open index %s: %w", s.dir, err)
+				return
+			}
+			s.lex = lex.WithDeleted(s.tomb.Ords())
+		}
+	})
+	return s.readyErr
 }
 
 // firstRows is, for each ordinal of [start, end), the row of its first
@@ -316,7 +353,7 @@ func appendMeta(t *meta.Table, rec store.DocRecord) error {
 // sparseInfo summarizes the sparse vectors of the segments (nil for a dense
 // index).
 func (s *snapshot) sparseInfo() *SparseInfo {
-	if !s.sparse {
+	if !s.sparse || s.ready() != nil {
 		return nil
 	}
 	si := &SparseInfo{}
