@@ -68,11 +68,11 @@ type segment struct {
 	loadOnce sync.Once
 	loadErr  error
 	vecs     search.Vectors
-	rescore *search.Vectors
-	groups  []uint32
-	first   []uint32 // first row of each passage group, by ordinal - DocOrdStart (segment-local passage index)
-	lex     *lexical.Segment
-	sp      *sparse.Segment // SPLADE postings (sparse indexes)
+	rescore  *search.Vectors
+	groups   []uint32
+	first    []uint32 // first row of each passage group, by ordinal - DocOrdStart (segment-local passage index)
+	lex      *lexical.Segment
+	sp       *sparse.Segment // SPLADE postings (sparse indexes)
 }
 
 func (s *segment) ref() { s.refs.Add(1) }
