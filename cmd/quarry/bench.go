@@ -34,6 +34,7 @@ import (
 	"github.com/quarry-search/quarry/engine/search"
 	"github.com/quarry-search/quarry/engine/store"
 	"github.com/quarry-search/quarry/internal/benchtext"
+	"github.com/quarry-search/quarry/internal/fsx"
 	"github.com/urfave/cli/v2"
 )
 
@@ -712,7 +713,7 @@ var npyShape = regexp.MustCompile(`'shape':\s*\(\s*(\d+)\s*,\s*(\d+)\s*,?\s*\)`)
 // loadNpyF32 reads a 2-D little-endian float32 C-order .npy file (the first
 // limit rows when limit > 0) into 64-byte aligned memory.
 func loadNpyF32(path string, limit int) ([]float32, int, int, error) {
-	f, err := os.Open(path)
+	f, err := fsx.OpenRegular(path, ".npy file")
 	if err != nil {
 		return nil, 0, 0, err
 	}

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/quarry-search/quarry/engine/errs"
+	"github.com/quarry-search/quarry/internal/fsx"
 )
 
 // record is one input text with where it came from.
@@ -24,19 +25,14 @@ type record struct {
 // far beyond any model context and protects memory).
 const maxLine = 64 << 20
 
-// openInput opens path, or stdin for "" and "-".
+// openInput opens path (a regular file), or stdin for "" and "-".
 func openInput(path string, stdin io.Reader) (io.Reader, string, func(), error) {
 	if path == "" || path == "-" {
 		return stdin, "stdin", func() {}, nil
 	}
-	f, err := os.Open(path)
+	f, err := fsx.OpenRegular(path, "text or JSONL file") // a FIFO or device never blocks
 	if err != nil {
-		return nil, path, nil, errs.Mark(errs.BadInput, err) // a file the caller named
-	}
-	st, err := f.Stat()
-	if err == nil && st.IsDir() {
-		f.Close()
-		return nil, path, nil, badInput("%s is a directory, not a text or JSONL file", path)
+		return nil, path, nil, markBadInput(err) // a file the caller named
 	}
 	return f, path, func() { f.Close() }, nil
 }

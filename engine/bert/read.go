@@ -2,11 +2,11 @@ package bert
 
 import (
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 
 	"github.com/quarry-search/quarry/engine/gguf"
+	"github.com/quarry-search/quarry/internal/fsx"
 )
 
 // ReadGGUF reads a BERT GGUF file (written by WriteGGUF or by llama.cpp's
@@ -24,7 +24,7 @@ func ReadGGUF(path string) (Config, *Checkpoint, []string, error) {
 	if err != nil {
 		return Config{}, nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
-	f, err := os.Open(path)
+	f, err := fsx.OpenRegular(path, "GGUF file")
 	if err != nil {
 		return Config{}, nil, nil, err
 	}

@@ -3,7 +3,7 @@ package bert
 import (
 	"bufio"
 	"fmt"
-	"os"
+	"github.com/quarry-search/quarry/internal/fsx"
 	"strings"
 	"unicode"
 )
@@ -46,7 +46,7 @@ func FromGGMLToken(tok string) string {
 // number is the id. A trailing "\r" is removed; empty lines are kept as empty
 // tokens only when followed by more tokens (a final newline adds none).
 func ReadVocabFile(path string) ([]string, error) {
-	f, err := os.Open(path)
+	f, err := fsx.OpenRegular(path, "vocab.txt file")
 	if err != nil {
 		return nil, err
 	}

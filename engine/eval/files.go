@@ -5,9 +5,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/quarry-search/quarry/internal/fsx"
 	"io"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,7 +60,7 @@ type QrelsFile struct {
 // Blank lines are skipped. A line of another shape, an empty id or a
 // relevance that is not an integer is an error naming file:line.
 func ReadQrels(path string) (*QrelsFile, error) {
-	f, err := os.Open(path)
+	f, err := fsx.OpenRegular(path, "")
 	if err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ type Query struct {
 // Blank lines are skipped. Invalid JSON, a missing id or text, and an id
 // seen before are errors naming file:line.
 func ReadQueries(path string) ([]Query, error) {
-	f, err := os.Open(path)
+	f, err := fsx.OpenRegular(path, "")
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +191,7 @@ func jsonID(raw json.RawMessage) (string, error) {
 // white-space separated (the rank and tag are not used: trec_eval orders by
 // score). A document listed twice for a query is an error, as in trec_eval.
 func ReadRun(path string) (Run, error) {
-	f, err := os.Open(path)
+	f, err := fsx.OpenRegular(path, "")
 	if err != nil {
 		return nil, err
 	}

@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/quarry-search/quarry/engine"
+	"github.com/quarry-search/quarry/internal/fsx"
 )
 
 // Pair is one sentence pair of an STS file with its gold score.
@@ -28,7 +28,7 @@ type Pair struct {
 // naming file:line. (The STS benchmark's own sts-test.csv has seven or nine
 // columns: `cut -f 5-7` gives this format.)
 func ReadSTS(path string) ([]Pair, error) {
-	f, err := os.Open(path)
+	f, err := fsx.OpenRegular(path, "STS file")
 	if err != nil {
 		return nil, err
 	}

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 
 	"github.com/quarry-search/quarry/engine/errs"
+	"github.com/quarry-search/quarry/internal/fsx"
 )
 
 // Limits that keep a hostile header from making the reader allocate without
@@ -102,17 +102,14 @@ func (e notGGUF) Unwrap() []error { return []error{e.FormatError, ErrNotGGUF} }
 
 // Open parses the header of the GGUF file at path.
 func Open(path string) (*File, error) {
-	f, err := os.Open(path)
+	f, err := fsx.OpenRegular(path, "GGUF file") // never blocks on a FIFO or device
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
-	}
-	if st.IsDir() {
-		return nil, fmt.Errorf("%s: is a directory, not a GGUF file", path)
+		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
 	return parse(f, st.Size(), path)
 }

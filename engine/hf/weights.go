@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/quarry-search/quarry/engine/gguf"
+	"github.com/quarry-search/quarry/internal/fsx"
 )
 
 // rawTensor is one tensor of a weights file, read on demand.
@@ -230,7 +231,7 @@ func openSafetensors(dir string, files []string, join func(string) string) (*wei
 	ws := &weightSet{format: "safetensors", tensors: map[string]*rawTensor{}}
 	for _, f := range files {
 		name := join(f)
-		fh, err := os.Open(filepath.Join(dir, f))
+		fh, err := fsx.OpenRegular(filepath.Join(dir, f), "safetensors file")
 		if err != nil {
 			ws.Close()
 			return nil, fmt.Errorf("open weights %s: %w", name, err)
@@ -337,7 +338,7 @@ func openTorch(dir string, files []string, join func(string) string) (*weightSet
 }
 
 func readHead(path string, n int) ([]byte, error) {
-	f, err := os.Open(path)
+	f, err := fsx.OpenRegular(path, "")
 	if err != nil {
 		return nil, err
 	}
@@ -474,7 +475,7 @@ func readZipEntry(f *zip.File, limit int64) ([]byte, error) {
 
 // fileSHA256 hashes a file.
 func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := fsx.OpenRegular(path, "")
 	if err != nil {
 		return "", err
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/quarry-search/quarry/engine/meta"
+	"github.com/quarry-search/quarry/internal/fsx"
 )
 
 // hubSource reads the Hub model-search layout. Opening it reads
@@ -86,22 +87,17 @@ func openHub(dir string, opts Options) (_ *hubSource, err error) {
 
 // openRegular opens the regular file path and adds it to fp; kind, when
 // set, names what a directory was expected to be ("JSONL file").
+// A FIFO, device or socket is refused before a read could block on it
+// (fsx.OpenRegular).
 func openRegular(path string, fp *fingerprint, kind string) (*os.File, error) {
-	f, err := os.Open(path)
+	f, err := fsx.OpenRegular(path, kind)
 	if err != nil {
 		return nil, err
 	}
 	st, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
-	}
-	if st.IsDir() {
-		f.Close()
-		if kind != "" {
-			return nil, fmt.Errorf("%s is a directory, not a %s", path, kind)
-		}
-		return nil, fmt.Errorf("%s is a directory", path)
+		return nil, fmt.Errorf("stat %s: %w", path, err)
 	}
 	if err := fp.addFile(path, f, st); err != nil {
 		f.Close()

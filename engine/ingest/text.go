@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/quarry-search/quarry/internal/fsx"
 	"io"
 	"os"
 	"path"
@@ -153,7 +154,7 @@ func (s *textSource) read(skip bool) ([]item, error) {
 	if skip {
 		return []item{{done: true}}, nil
 	}
-	f, err := os.Open(tf.path)
+	f, err := fsx.OpenRegular(tf.path, "text file")
 	if err != nil {
 		return bad(0, "", "cannot read: "+err.Error())
 	}

@@ -12,7 +12,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"sync"
 
@@ -23,6 +22,7 @@ import (
 	"github.com/quarry-search/quarry/engine/gguf"
 	"github.com/quarry-search/quarry/engine/sparse"
 	"github.com/quarry-search/quarry/engine/tokenize"
+	"github.com/quarry-search/quarry/internal/fsx"
 )
 
 // ErrNoNative is returned when this build has no native core (CGO_ENABLED=0).
@@ -195,7 +195,7 @@ func (m *Model) SHA256() (string, error) {
 
 // FileSHA256 hashes a file (hex).
 func FileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
+	f, err := fsx.OpenRegular(path, "")
 	if err != nil {
 		return "", err
 	}
