@@ -91,6 +91,9 @@ type OpenOptions struct {
 	// DocCacheBytes bounds the decoded doc-store blocks kept for fetching
 	// result documents; 0 = 32 MiB, negative = a few blocks per segment.
 	DocCacheBytes int64
+	// MaxQueryBytes bounds the length of a search's query text (see
+	// Request.MaxQueryBytes); 0 = DefaultMaxQueryBytes (16 KiB).
+	MaxQueryBytes int
 }
 
 // defaultDocCache is the default OpenOptions.DocCacheBytes.

@@ -65,7 +65,28 @@ type Request struct {
 	// BM25 parameters; nil = k1 1.2, b 0.75 and the index's field mode
 	// (Info.BM25Fields).
 	BM25 *lexical.Params
+	// MaxQueryBytes bounds len(Text); 0 = OpenOptions.MaxQueryBytes. A
+	// longer query is an errs.Limit error.
+	MaxQueryBytes int
 }
+
+// Search limits. K, Pool, Rescore and Rerank.Top above MaxK are an
+// errs.Limit error naming the field; K and Pool are then capped to the live
+// documents of the index, so nothing is allocated for results the corpus
+// cannot have. A query longer than its byte limit (Request.MaxQueryBytes,
+// OpenOptions.MaxQueryBytes, DefaultMaxQueryBytes) is an errs.Limit error;
+// BM25 scores at most lexical.MaxQueryTerms distinct terms of a query. A
+// SearchBatch whose pools add up to more than MaxBatchCandidates is searched
+// in consecutive parts over the same snapshot, so the candidates held at
+// once stay bounded (the responses are the caller's: split huge batches).
+const (
+	MaxK                 = 10_000
+	DefaultMaxQueryBytes = 16 << 10
+	MaxBatchCandidates   = 1 << 20
+)
+
+// batchCandidates is MaxBatchCandidates; tests lower it.
+var batchCandidates = MaxBatchCandidates
 
 // Rerank configures cross-encoder reranking of a search.
 type Rerank struct {
@@ -181,15 +202,41 @@ func (ix *Index) SearchBatch(ctx context.Context, reqs []Request) ([]*Response, 
 	if err := s.ready(); err != nil {
 		return nil, err
 	}
+	lim := limits{live: s.live.Count(), queryBytes: ix.opts.MaxQueryBytes}
+	if lim.queryBytes <= 0 {
+		lim.queryBytes = DefaultMaxQueryBytes
+	}
 	qs := make([]query, len(reqs))
 	for i := range reqs {
-		if err := s.prepare(&qs[i], reqs[i]); err != nil {
+		if err := s.prepare(&qs[i], reqs[i], lim); err != nil {
 			if len(reqs) > 1 {
 				return nil, fmt.Errorf("query %d (%q): %w", i+1, reqs[i].ID, err)
 			}
 			return nil, err
 		}
 	}
+	out := make([]*Response, 0, len(qs))
+	for lo := 0; lo < len(qs); {
+		hi, pool := lo, 0
+		for hi < len(qs) && (hi == lo || pool+qs[hi].req.Pool <= batchCandidates) {
+			pool += qs[hi].req.Pool
+			hi++
+		}
+		resps, err := ix.searchPart(ctx, s, qs[lo:hi], t0)
+		if err != nil {
+			return nil, err
+		}
+		for i := lo; i < hi; i++ {
+			qs[i] = query{} // the part's candidates are garbage now
+		}
+		out = append(out, resps...)
+		lo = hi
+	}
+	return out, nil
+}
+
+// searchPart runs prepared requests (a part of a batch) over snapshot s.
+func (ix *Index) searchPart(ctx context.Context, s *snapshot, qs []query, t0 time.Time) ([]*Response, error) {
 	var tm Timing
 	t1 := time.Now()
 	if err := s.filter(qs); err != nil { // before encoding: bad filters fail fast
@@ -221,10 +268,19 @@ func (ix *Index) SearchBatch(ctx context.Context, reqs []Request) ([]*Response, 
 	return out, nil
 }
 
+// limits are what prepare checks a request against.
+type limits struct {
+	live       int // live documents of the snapshot: K and Pool are capped to it
+	queryBytes int // most bytes of Request.Text
+}
+
 // prepare validates a request against the snapshot and fills defaults.
-func (s *snapshot) prepare(q *query, r Request) error {
+func (s *snapshot) prepare(q *query, r Request, lim limits) error {
 	bad := func(format string, args ...any) error {
 		return errs.New(errs.BadInput, "search: "+format, args...)
+	}
+	over := func(field string, v int) error {
+		return errs.New(errs.Limit, "search: %s = %d: above the limit of %d (MaxK)", field, v, MaxK)
 	}
 	switch {
 	case r.K < 0:
@@ -235,6 +291,23 @@ func (s *snapshot) prepare(q *query, r Request) error {
 		return bad("rescore = %d: want rescore ≥ 1 (0 means max(10·k, 100))", r.Rescore)
 	case r.Rerank != nil && r.Rerank.Top < 0:
 		return bad("rerank top = %d: want ≥ 1 (0 means the pool)", r.Rerank.Top)
+	case r.MaxQueryBytes < 0:
+		return bad("max query bytes = %d: want ≥ 1 (0 means the index's limit)", r.MaxQueryBytes)
+	case r.K > MaxK:
+		return over("k", r.K)
+	case r.Pool > MaxK:
+		return over("pool", r.Pool)
+	case r.Rescore > MaxK:
+		return over("rescore", r.Rescore)
+	case r.Rerank != nil && r.Rerank.Top > MaxK:
+		return over("rerank top", r.Rerank.Top)
+	}
+	maxBytes := lim.queryBytes
+	if r.MaxQueryBytes > 0 {
+		maxBytes = r.MaxQueryBytes
+	}
+	if len(r.Text) > maxBytes {
+		return errs.New(errs.Limit, "search: query of %d bytes: above the limit of %d bytes (MaxQueryBytes)", len(r.Text), maxBytes)
 	}
 	if r.K == 0 {
 		r.K = 10
@@ -268,6 +341,9 @@ func (s *snapshot) prepare(q *query, r Request) error {
 		r.Pool = max(r.K, 100)
 	}
 	r.Pool = max(r.Pool, r.K)
+	// Nothing is allocated for results the corpus cannot have.
+	r.K = max(1, min(r.K, lim.live))
+	r.Pool = max(1, min(r.Pool, lim.live))
 	q.params = lexical.DefaultParams()
 	q.params.Fields, _ = lexical.ParseFieldMode(s.bm25Fields)
 	if r.BM25 != nil {
@@ -591,7 +667,7 @@ type docView struct {
 
 // load fetches candidate c's document and settles its passage: a candidate
 // without one (BM25) gets the passage that matches the query best.
-func (s *snapshot) load(c *candidate, text string) (docView, error) {
+func (s *snapshot) load(c *candidate, picker func() *lexical.PassagePicker) (docView, error) {
 	rec, err := s.doc(c.ord)
 	if err != nil {
 		return docView{}, err
@@ -602,7 +678,7 @@ func (s *snapshot) load(c *candidate, text string) (docView, error) {
 	}
 	if c.passage < 0 && len(d.passages) > 0 {
 		if s.lex != nil && len(d.passages) > 1 {
-			c.passage = s.lex.BestPassage(text, d.passages)
+			c.passage = picker().Best(d.passages)
 		}
 		c.passage = max(c.passage, 0)
 	}
@@ -618,11 +694,18 @@ func (s *snapshot) finish(ctx context.Context, q *query) (*Response, error) {
 		return nil, err
 	}
 	docs := make(map[uint32]docView)
+	var pp *lexical.PassagePicker
+	picker := func() *lexical.PassagePicker { // the query analyzed once, for all its documents
+		if pp == nil {
+			pp = s.lex.PassagePicker(r.Text)
+		}
+		return pp
+	}
 	get := func(c *candidate) (docView, error) {
 		if d, ok := docs[c.ord]; ok {
 			return d, nil
 		}
-		d, err := s.load(c, r.Text)
+		d, err := s.load(c, picker)
 		if err != nil {
 			return docView{}, err
 		}

@@ -2,6 +2,7 @@ package lexical
 
 import (
 	"context"
+	"fmt"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -145,5 +146,33 @@ func TestConcurrentSearch(t *testing.T) {
 	close(errs)
 	for q := range errs {
 		t.Errorf("concurrent search for %q differs", q)
+	}
+}
+
+// longQuery is about n bytes of corpus text: many distinct indexed terms.
+func longQuery(docs []Doc, n int) string {
+	var sb strings.Builder
+	for i := 0; sb.Len() < n; i++ {
+		sb.WriteString(docs[i%len(docs)].Text)
+		sb.WriteByte(' ')
+	}
+	return sb.String()[:n]
+}
+
+// BenchmarkLongQuery measures queries of 16 KiB to 1 MiB over 20k documents:
+// the cost is bounded by MaxQueryTerms distinct terms, not by the length.
+func BenchmarkLongQuery(b *testing.B) {
+	docs := benchDocs(20_000)
+	ix := buildIndex(b, docs, English(), 10_000)
+	ctx := context.Background()
+	for _, n := range []int{16 << 10, 256 << 10, 1 << 20} {
+		q := longQuery(docs, n)
+		b.Run(fmt.Sprintf("%dKiB", n>>10), func(b *testing.B) {
+			for b.Loop() {
+				if _, err := ix.Search(ctx, q, 10, DefaultParams(), nil); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -244,6 +244,11 @@ func (ix *Index) IDF(term string) float64 {
 	return idf(ix.stats.docCount[fAny], df)
 }
 
+// MaxQueryTerms is the most distinct terms of a query that BM25 scores (the
+// first ones, in query order, that the index holds) and that BestPassage
+// weighs (the first ones in query order).
+const MaxQueryTerms = 1024
+
 // queryTerm is one distinct analyzed query term with its repeat count.
 type queryTerm struct {
 	e   *termEntry
@@ -338,14 +343,25 @@ func (ix *Index) Search(ctx context.Context, query string, k int, p Params, allo
 // queryTerms analyzes the query and returns its distinct indexed terms in
 // term order (the order in which every document's score is summed, so that
 // scores do not depend on how documents are split into segments).
+//
+// Only the first MaxQueryTerms distinct terms of the query that the index
+// holds count (later new terms are ignored, repeats of counted ones still
+// count), so a search costs at most MaxQueryTerms postings lists whatever
+// the length of the query.
 func (ix *Index) queryTerms(query string, p Params) []queryTerm {
 	counts := make(map[string]int)
-	ix.an.each(query, func(term []byte) { counts[string(term)]++ })
+	ix.an.each(query, func(term []byte) {
+		if n, ok := counts[string(term)]; ok {
+			counts[string(term)] = n + 1
+			return
+		}
+		if len(counts) < MaxQueryTerms && ix.terms[string(term)] != nil {
+			counts[string(term)] = 1
+		}
+	})
 	names := make([]string, 0, len(counts))
 	for t := range counts {
-		if ix.terms[t] != nil {
-			names = append(names, t)
-		}
+		names = append(names, t)
 	}
 	sort.Strings(names)
 	scale := 1.0

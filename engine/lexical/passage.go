@@ -9,10 +9,24 @@ func BestPassage(an Analyzer, query string, passages []string, idf func(term str
 	if len(passages) == 0 {
 		return -1
 	}
+	return NewPassagePicker(an, query, idf).Best(passages)
+}
+
+// PassagePicker is BestPassage for one query over many documents: the
+// query is analyzed once. Only its first MaxQueryTerms distinct terms count.
+type PassagePicker struct {
+	an      Analyzer
+	weights map[string]float64
+	seen    map[string]bool
+}
+
+// NewPassagePicker analyzes query for BestPassage (a nil idf weighs every
+// term 1).
+func NewPassagePicker(an Analyzer, query string, idf func(term string) float64) *PassagePicker {
 	weights := make(map[string]float64)
 	an.each(query, func(term []byte) {
 		t := string(term)
-		if _, ok := weights[t]; ok {
+		if _, ok := weights[t]; ok || len(weights) >= MaxQueryTerms {
 			return
 		}
 		w := 1.0
@@ -21,12 +35,20 @@ func BestPassage(an Analyzer, query string, passages []string, idf func(term str
 		}
 		weights[t] = w
 	})
+	return &PassagePicker{an: an, weights: weights, seen: make(map[string]bool)}
+}
+
+// Best is BestPassage of passages for the picker's query (-1 for none).
+func (pp *PassagePicker) Best(passages []string) int {
+	if len(passages) == 0 {
+		return -1
+	}
+	weights, seen := pp.weights, pp.seen
 	best, bestScore := 0, 0.0
-	seen := make(map[string]bool)
 	for i, p := range passages {
 		clear(seen)
 		score := 0.0
-		an.each(p, func(term []byte) {
+		pp.an.each(p, func(term []byte) {
 			w, ok := weights[string(term)]
 			if !ok || seen[string(term)] {
 				return
@@ -45,4 +67,10 @@ func BestPassage(an Analyzer, query string, passages []string, idf func(term str
 // and Combined-field idf.
 func (ix *Index) BestPassage(query string, passages []string) int {
 	return BestPassage(ix.an, query, passages, ix.IDF)
+}
+
+// PassagePicker is NewPassagePicker with this index's analyzer and
+// Combined-field idf.
+func (ix *Index) PassagePicker(query string) *PassagePicker {
+	return NewPassagePicker(ix.an, query, ix.IDF)
 }
