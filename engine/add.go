@@ -199,8 +199,8 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 			return nil, err
 		}
 		st.TotalRecords = total
-		if len(bad) > 0 && !opts.Ingest.SkipBad {
-			return nil, &BadInputError{Count: int64(len(bad)), Records: bad[:min(len(bad), maxBadKept)]}
+		if bad.count > 0 && !opts.Ingest.SkipBad {
+			return nil, &BadInputError{Count: bad.count, Records: bad.first}
 		}
 	}
 
@@ -291,13 +291,28 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 	return st, nil
 }
 
-// precheck reads the input once (from record `from`), collecting bad
-// records and ids that the index already holds, and counts the records.
-func precheck(ctx context.Context, opts AddOptions, from int64, ids map[string]uint32) (int64, []*ingest.BadRecord, error) {
+// badRecords counts bad records and keeps the first maxBadKept: a million
+// bad lines cost a counter, not a million records in memory.
+type badRecords struct {
+	count int64
+	first []*ingest.BadRecord
+}
+
+func (b *badRecords) add(r *ingest.BadRecord) {
+	b.count++
+	if len(b.first) < maxBadKept {
+		b.first = append(b.first, r)
+	}
+}
+
+// precheck reads the input once (from record `from`), counting bad records
+// and ids that the index already holds (keeping the first maxBadKept), and
+// counts the records.
+func precheck(ctx context.Context, opts AddOptions, from int64, ids map[string]uint32) (int64, *badRecords, error) {
 	iop := opts.Ingest
 	iop.SkipBad = true
-	var bad []*ingest.BadRecord
-	iop.OnBad = func(b *ingest.BadRecord) { bad = append(bad, b) }
+	bad := &badRecords{}
+	iop.OnBad = bad.add
 	r, err := ingest.Open(opts.Input, iop)
 	if err != nil {
 		return 0, nil, errs.Mark(errs.BadInput, err)
@@ -316,14 +331,14 @@ func precheck(ctx context.Context, opts AddOptions, from int64, ids map[string]u
 		}
 		var b *ingest.BadRecord
 		if errors.As(err, &b) {
-			bad = append(bad, b)
+			bad.add(b)
 			continue
 		}
 		if err != nil {
 			return 0, nil, errs.Mark(errs.BadInput, fmt.Errorf("read %s: %w", opts.Input, err))
 		}
 		if _, dup := ids[doc.ID]; dup {
-			bad = append(bad, &ingest.BadRecord{File: doc.Source, Field: "id", Msg: fmt.Sprintf("duplicate id %q: the index already holds it", doc.ID)})
+			bad.add(&ingest.BadRecord{File: doc.Source, Field: "id", Msg: fmt.Sprintf("duplicate id %q: the index already holds it", doc.ID)})
 		}
 	}
 	return r.Records(), bad, nil

@@ -98,6 +98,48 @@ func (ix *Index) findIDs(ctx context.Context, ids []string) (map[string]uint32, 
 	return out, nil
 }
 
+// DeletedIDs returns those of ids that the index held and has deleted: their
+// documents are tombstoned and still stored (until Compact drops them), so a
+// Delete that is re-run can tell "already deleted" from "never held". It
+// reads every stored document when the index has deletions, keeping only the
+// ids asked for, so call it with the few ids Delete reported missing.
+func (ix *Index) DeletedIDs(ctx context.Context, ids []string) ([]string, error) {
+	s, err := ix.acquire()
+	if err != nil {
+		return nil, err
+	}
+	defer s.release()
+	if len(ids) == 0 || s.tomb.Len() == 0 {
+		return nil, nil
+	}
+	want := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		want[id] = true
+	}
+	found := map[string]bool{}
+	for _, seg := range s.segs {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		for rec, err := range seg.docs.All() {
+			if err != nil {
+				return nil, fmt.Errorf("deleted ids: %w", err)
+			}
+			if want[rec.ID] && !s.live.Has(rec.Ord) {
+				found[rec.ID] = true
+			}
+		}
+	}
+	var out []string
+	for _, id := range ids {
+		if found[id] {
+			out = append(out, id)
+			delete(found, id)
+		}
+	}
+	return out, nil
+}
+
 // CompactStats describe a compaction.
 type CompactStats struct {
 	Dropped  int64 // documents dropped

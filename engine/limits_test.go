@@ -2,6 +2,9 @@ package engine_test
 
 import (
 	"context"
+	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -81,5 +84,56 @@ func TestSearchLimits(t *testing.T) {
 				t.Errorf("request %d result %d: %s alone, %s in the batch", i, j, one.Results[j].ID, batch[i].Results[j].ID)
 			}
 		}
+	}
+}
+
+// TestBadRecordsBounded: the precheck keeps the first 20 bad records and a
+// count, not every one.
+func TestBadRecordsBounded(t *testing.T) {
+	ctx := context.Background()
+	m := tmodel{name: "fake", enc: newFake(t, encoder.BiEncoder)}
+	_, ix := newIndex(t, m, "f32")
+	defer ix.Close()
+	var b strings.Builder
+	b.WriteString(`{"_id":"ok","text":"a good document"}` + "\n")
+	for i := 0; i < 5000; i++ {
+		b.WriteString("{not json\n")
+	}
+	in := filepath.Join(t.TempDir(), "bad.jsonl")
+	if err := os.WriteFile(in, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := ix.Add(ctx, engine.AddOptions{Input: in})
+	var be *engine.BadInputError
+	if !errors.As(err, &be) || errs.KindOf(err) != errs.BadInput {
+		t.Fatalf("add: %v, want a BadInputError", err)
+	}
+	if be.Count != 5000 || len(be.Records) != 20 || !strings.Contains(err.Error(), "… and 4980 more") {
+		t.Errorf("count %d, %d records kept; want 5000 and 20:\n%v", be.Count, len(be.Records), err)
+	}
+}
+
+// TestDeletedIDs: ids deleted already are told apart from ids never held.
+func TestDeletedIDs(t *testing.T) {
+	ctx := context.Background()
+	m := tmodel{name: "fake", enc: newFake(t, encoder.BiEncoder)}
+	_, ix := newIndex(t, m, "f32")
+	defer ix.Close()
+	if _, err := ix.Add(ctx, engine.AddOptions{Input: corpus(t, t.TempDir(), 30, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := ix.DeletedIDs(ctx, []string{"doc-0003", "nope"}); err != nil || len(got) != 0 {
+		t.Fatalf("before any delete: %v %v", got, err)
+	}
+	if n, missing, err := ix.Delete(ctx, []string{"doc-0003"}); err != nil || n != 1 || len(missing) != 0 {
+		t.Fatalf("delete: %d %v %v", n, missing, err)
+	}
+	n, missing, err := ix.Delete(ctx, []string{"doc-0003", "nope", "doc-0004"})
+	if err != nil || n != 1 || len(missing) != 2 {
+		t.Fatalf("second delete: %d %v %v", n, missing, err)
+	}
+	got, err := ix.DeletedIDs(ctx, missing)
+	if err != nil || len(got) != 1 || got[0] != "doc-0003" {
+		t.Errorf("DeletedIDs(%v) = %v, %v; want [doc-0003]", missing, got, err)
 	}
 }
