@@ -199,6 +199,11 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 			return nil, err
 		}
 		st.TotalRecords = total
+		if total == 0 {
+			// /dev/null is refused as a device; an empty file is an error
+			// too, not an empty index.
+			return nil, errs.New(errs.BadInput, "add %s: the input holds no records", opts.Input)
+		}
 		if bad.count > 0 && !opts.Ingest.SkipBad {
 			return nil, &BadInputError{Count: bad.count, Records: bad.first}
 		}

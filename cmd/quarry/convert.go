@@ -29,7 +29,7 @@ func convertCommand() *cli.Command {
 			&cli.StringFlag{Name: "name", Usage: "model name (general.name); default: the folder's name"},
 			&cli.BoolFlag{Name: "no-verify", Usage: "skip the self-verification"},
 			&cli.BoolFlag{Name: "sparse", Usage: "convert a BertForMaskedLM folder as a SPLADE sparse encoder (MLM head kept; automatic for sentence-transformers SparseEncoder folders)"},
-			&cli.IntFlag{Name: "threads", Usage: "verification threads (0 = all cores)"},
+			intIn(0, maxThreads, &cli.IntFlag{Name: "threads", Usage: "verification threads (0 = all cores)"}),
 			&cli.BoolFlag{Name: "json", Usage: "print the report as JSON on stdout"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines"},
 		},

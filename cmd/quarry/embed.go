@@ -20,10 +20,10 @@ import (
 // Flags shared by the commands that load a model.
 func modelFlags() []cli.Flag {
 	return []cli.Flag{
-		atLeast(0, &cli.IntFlag{Name: "threads", Usage: "compute threads (0 = all cores)"}),
+		intIn(0, maxThreads, &cli.IntFlag{Name: "threads", Usage: "compute threads (0 = all cores)"}),
 		oneOf(&cli.StringFlag{Name: "impl", Value: "graph", Usage: "encoder implementation: graph (quarry's batched ggml graph) or llama (llama.cpp's)"}, "graph", "llama"),
-		atLeast(0, &cli.IntFlag{Name: "max-tokens", Usage: "truncate inputs to this many word pieces (0 = the model's max_seq_length)"}),
-		atLeast(0, &cli.IntFlag{Name: "batch-tokens", Usage: "padded tokens per native graph evaluation (0 = default)"}),
+		intIn(0, maxTokens, &cli.IntFlag{Name: "max-tokens", Usage: "truncate inputs to this many word pieces (0 = the model's max_seq_length)"}),
+		intIn(0, maxBatchTokens, &cli.IntFlag{Name: "batch-tokens", Usage: "padded tokens per native graph evaluation (0 = default)"}),
 	}
 }
 
@@ -52,13 +52,13 @@ func embedCommand() *cli.Command {
 			&cli.StringFlag{Name: "input-format", Value: "auto", Usage: "auto, text or jsonl"},
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "jsonl", Usage: "output: jsonl, npy (float32 matrix) or tsv"},
 			&cli.StringFlag{Name: "output", Aliases: []string{"o"}, Usage: "output file (default: stdout)"},
-			atLeast(1, &cli.IntFlag{Name: "batch", Value: 256, Usage: "texts per native call"}),
+			intIn(1, maxBatch, &cli.IntFlag{Name: "batch", Value: 256, Usage: "texts per native call"}),
 			&cli.BoolFlag{Name: "no-normalize", Usage: "do not L2-normalize (default: as the model says)"},
 			&cli.StringFlag{Name: "prompt", Usage: "text prepended to every input"},
 			&cli.StringFlag{Name: "as", Usage: "query or document: prepend the model's own prompt for that role (quarry.prompt.*; none for most BERT models)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no summary on stderr"},
 			&cli.BoolFlag{Name: "sparse", Usage: "SPLADE sparse vectors as JSONL {token id: weight} and {token: weight} (automatic for a SPLADE model)"},
-			atLeast(0, &cli.IntFlag{Name: "k-tokens", Usage: "SPLADE: keep the k largest weights of each vector (0 = every active dimension)"}),
+			intIn(0, maxKTokens, &cli.IntFlag{Name: "k-tokens", Usage: "SPLADE: keep the k largest weights of each vector (0 = every active dimension)"}),
 		}, modelFlags()...),
 		Action: runEmbed,
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 
+	"github.com/quarry-search/quarry/engine"
 	"github.com/urfave/cli/v2"
 )
 
@@ -11,11 +12,31 @@ import (
 // value out of range is a usageError (exit 2, one line on stderr) before
 // anything is opened or loaded.
 
-// atLeast rejects values of f below lo.
-func atLeast(lo int, f *cli.IntFlag) *cli.IntFlag {
+// Upper bounds of the integer flags (quarry --help lists them). A value
+// above its bound is a usage error (exit 2), never an allocation.
+const (
+	maxResults     = engine.MaxK // --k, --pool, --rescore, --rerank-top, --depth
+	maxThreads     = 1024        // --threads
+	maxBatch       = 1 << 16     // texts, passages or pairs per native call; queries per search batch
+	maxTokens      = 1 << 16     // --window, --overlap, --max-tokens (word pieces)
+	maxBatchTokens = 1 << 24     // --batch-tokens
+	maxKTokens     = 1 << 20     // --k-tokens (SPLADE vocabularies are ~30k)
+	maxRows        = 1 << 28     // row, pair and passage counts: --segment-passages, --top, bench sizes
+	maxDim         = 1 << 16     // bench --dim
+	maxRepeat      = 1000        // bench --repeat
+	maxQueryBytes  = maxLine     // --max-query-bytes (one input line)
+)
+
+// intIn rejects values of f outside [lo, hi]. urfave/cli parses an IntFlag
+// as an int64, so without hi any value up to 2^63−1 would reach an
+// allocation or a narrower integer.
+func intIn(lo, hi int, f *cli.IntFlag) *cli.IntFlag {
 	f.Action = func(_ *cli.Context, v int) error {
-		if v < lo {
+		switch {
+		case v < lo:
 			return badInput("--%s %d: want ≥ %d", f.Name, v, lo)
+		case v > hi:
+			return badInput("--%s %d: want ≤ %d (the limit)", f.Name, v, hi)
 		}
 		return nil
 	}

@@ -33,11 +33,11 @@ func indexCommand() *cli.Command {
 			&cli.StringFlag{Name: "format", Value: "auto", Usage: "auto, jsonl, beir, text or hub"},
 			oneOf(&cli.StringFlag{Name: "dtype", Usage: "stored vectors: f32, f16, int8 or binary (int8/binary keep f16 for rescoring; default: the model's weight type, f16 for an f16 model, else f32)"},
 				"f32", "f16", "int8", "binary"),
-			atLeast(1, &cli.IntFlag{Name: "batch", Value: 256, Usage: "passages per native encode call"}),
-			atLeast(1, &cli.IntFlag{Name: "segment-passages", Value: 8192, Usage: "passages per committed segment (resume interval, memory bound)"}),
-			atLeast(0, &cli.IntFlag{Name: "window", Usage: "new index: passage length in word pieces (0 = the model's max tokens − 2)"}),
+			intIn(1, maxBatch, &cli.IntFlag{Name: "batch", Value: 256, Usage: "passages per native encode call"}),
+			intIn(1, maxRows, &cli.IntFlag{Name: "segment-passages", Value: 8192, Usage: "passages per committed segment (resume interval, memory bound)"}),
+			intIn(0, maxTokens, &cli.IntFlag{Name: "window", Usage: "new index: passage length in word pieces (0 = the model's max tokens − 2)"}),
 			&cli.BoolFlag{Name: "embed-title", Value: true, Usage: "new index: embed each passage as title + \" \" + passage (BEIR's and sentence-transformers' convention); --embed-title=false embeds the passage alone; the title always goes to BM25; an existing index keeps what it recorded"},
-			atLeast(0, &cli.IntFlag{Name: "overlap", Usage: "new index: overlap of consecutive passages in word pieces (0 = 32)"}),
+			intIn(0, maxTokens, &cli.IntFlag{Name: "overlap", Usage: "new index: overlap of consecutive passages in word pieces (0 = 32)"}),
 			&cli.StringFlag{Name: "analyzer", Value: "en", Usage: "new index: BM25 analyzer: en, english (Elasticsearch's stop words) or standard"},
 			oneOf(&cli.StringFlag{Name: "bm25-fields", Value: lexical.BestFields.String(), Usage: "new index: default BM25 over title and text: best_fields (each field scored alone, the best + 0.5 × the other, as Elasticsearch's multi_match) or combined (one field of title + text); search --bm25-fields overrides it per query"},
 				lexical.BestFields.String(), lexical.Combined.String()),
@@ -46,7 +46,7 @@ func indexCommand() *cli.Command {
 			&cli.StringFlag{Name: "title-field", Usage: "JSONL: field holding the title (default title)"},
 			&cli.BoolFlag{Name: "skip-bad", Usage: "skip bad records (counted and reported) instead of stopping before anything is committed"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress bar"},
-			atLeast(0, &cli.IntFlag{Name: "k-tokens", Usage: "SPLADE models: keep the k largest weights of each passage and query vector (0 = all; recorded at creation)"}),
+			intIn(0, maxKTokens, &cli.IntFlag{Name: "k-tokens", Usage: "SPLADE models: keep the k largest weights of each passage and query vector (0 = all; recorded at creation)"}),
 		}, modelFlags()...),
 		Action: runIndex,
 	}
@@ -245,8 +245,31 @@ func deleteCommand() *cli.Command {
 				return err
 			}
 			fmt.Fprintf(c.App.ErrWriter, "deleted %d document(s)\n", n)
-			if len(missing) > 0 {
-				return badInput("not in the index: %s", strings.Join(missing, ", "))
+			if len(missing) == 0 {
+				return nil
+			}
+			// Deleting is idempotent: an id deleted already (a re-run of
+			// a delete that a crash interrupted) is a note, exit 0; an id
+			// the index never held (or a compaction dropped) exits 2.
+			gone, err := ix.DeletedIDs(c.Context, missing)
+			if err != nil {
+				return err
+			}
+			if len(gone) > 0 {
+				fmt.Fprintf(c.App.ErrWriter, "already deleted: %s\n", strings.Join(gone, ", "))
+			}
+			isGone := map[string]bool{}
+			for _, id := range gone {
+				isGone[id] = true
+			}
+			var never []string
+			for _, id := range missing {
+				if !isGone[id] {
+					never = append(never, id)
+				}
+			}
+			if len(never) > 0 {
+				return errs.New(errs.NotFound, "not in the index (never added, or dropped by a compaction): %s", strings.Join(never, ", "))
 			}
 			return nil
 		},

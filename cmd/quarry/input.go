@@ -42,43 +42,74 @@ func openInput(path string, stdin io.Reader) (io.Reader, string, func(), error) 
 // '{'). Blank lines of plain text are skipped; invalid UTF-8, invalid JSON or
 // a missing text field is an error naming the line.
 func readRecords(r io.Reader, name, format string) ([]record, int, error) {
+	rr := newRecordReader(r, name, format)
+	var recs []record
+	for {
+		rec, ok, err := rr.next()
+		if err != nil {
+			return nil, 0, err
+		}
+		if !ok {
+			break
+		}
+		recs = append(recs, rec)
+	}
+	if len(recs) == 0 {
+		return nil, rr.skipped, badInput("%s: no input texts", name)
+	}
+	return recs, rr.skipped, nil
+}
+
+// recordReader reads the records of readRecords one at a time, so a huge
+// file is processed in bounded memory.
+type recordReader struct {
+	sc      *bufio.Scanner
+	name    string
+	mode    string
+	line    int
+	skipped int // blank lines
+}
+
+func newRecordReader(r io.Reader, name, format string) *recordReader {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, 1<<20), maxLine)
-	var recs []record
-	skipped := 0
-	line := 0
-	mode := format
-	for sc.Scan() {
-		line++
-		b := sc.Bytes()
+	return &recordReader{sc: sc, name: name, mode: format}
+}
+
+// next is the next record; ok is false at the end of the input.
+func (rr *recordReader) next() (rec record, ok bool, err error) {
+	name := rr.name
+	for rr.sc.Scan() {
+		rr.line++
+		line := rr.line
+		b := rr.sc.Bytes()
 		if line == 1 {
 			b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")) // UTF-8 BOM
 		}
 		b = bytes.TrimSuffix(b, []byte("\r"))
 		if !utf8.Valid(b) {
-			return nil, 0, badInput("%s:%d: invalid UTF-8", name, line)
+			return record{}, false, badInput("%s:%d: invalid UTF-8", name, line)
 		}
 		if len(bytes.TrimSpace(b)) == 0 {
-			skipped++
+			rr.skipped++
 			continue
 		}
-		if mode == "auto" || mode == "" {
-			mode = "text"
+		if rr.mode == "auto" || rr.mode == "" {
+			rr.mode = "text"
 			if bytes.HasPrefix(bytes.TrimSpace(b), []byte("{")) {
-				mode = "jsonl"
+				rr.mode = "jsonl"
 			}
 		}
-		if mode == "text" {
-			recs = append(recs, record{Line: line, Text: string(b)})
-			continue
+		if rr.mode == "text" {
+			return record{Line: line, Text: string(b)}, true, nil
 		}
 		var obj map[string]any
 		if err := json.Unmarshal(b, &obj); err != nil {
-			return nil, 0, badInput("%s:%d: invalid JSON: %v", name, line, err)
+			return record{}, false, badInput("%s:%d: invalid JSON: %v", name, line, err)
 		}
 		t, ok := obj["text"].(string)
 		if !ok {
-			return nil, 0, badInput(`%s:%d: no string field "text"`, name, line)
+			return record{}, false, badInput(`%s:%d: no string field "text"`, name, line)
 		}
 		rec := record{Line: line, Text: t}
 		for _, k := range []string{"id", "_id"} {
@@ -92,18 +123,15 @@ func readRecords(r io.Reader, name, format string) ([]record, int, error) {
 				rec.ID = strconv.FormatFloat(v, 'f', -1, 64)
 			}
 		}
-		recs = append(recs, rec)
+		return rec, true, nil
 	}
-	if err := sc.Err(); err != nil {
+	if err := rr.sc.Err(); err != nil {
 		if err == bufio.ErrTooLong {
-			return nil, 0, badInput("%s:%d: line longer than %d bytes", name, line+1, maxLine)
+			return record{}, false, badInput("%s:%d: line longer than %d bytes", name, rr.line+1, maxLine)
 		}
-		return nil, 0, fmt.Errorf("read %s: %w", name, err)
+		return record{}, false, fmt.Errorf("read %s: %w", name, err)
 	}
-	if len(recs) == 0 {
-		return nil, skipped, badInput("%s: no input texts", name)
-	}
-	return recs, skipped, nil
+	return record{}, false, nil
 }
 
 // createOutput opens path for writing, or stdout for "" and "-".

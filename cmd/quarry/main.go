@@ -3,8 +3,8 @@
 //
 // Results go to stdout; progress, warnings, errors and the help text to
 // stderr. The exit status comes from the kind of the error (engine/errs),
-// never from its text; exitStatus is the one table (0 success, 2 bad input,
-// 1 other failures, 130 interrupted).
+// never from its text; exitStatus is the one table (0 success, 1 internal
+// failure, 2 bad input, 3 corrupt data, 4 limit, 130 interrupted).
 package main
 
 import (
@@ -13,6 +13,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 
@@ -37,13 +38,22 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return runContext(context.Background(), args, stdin, stdout, stderr)
 }
 
-func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (code int) {
+	// A panic is a bug: exit 1 with a request for a report, the stack on
+	// stderr, instead of Go's exit 2 (which reads as bad input).
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(stderr, "quarry: internal error: %v\n"+
+				"This is a bug in quarry: please report it with the command line and the stack below.\n%s", p, debug.Stack())
+			code = exitFailure
+		}
+	}()
 	app := newApp(stdin, stdout, stderr)
 	err := app.RunContext(ctx, permuteArgs(app, args))
 	if err == nil {
 		return 0
 	}
-	code := exitCode(err)
+	code = exitCode(err)
 	if code == exitInterrupted {
 		fmt.Fprintf(stderr, "quarry: interrupted: %v\n", err)
 	} else {
@@ -52,24 +62,24 @@ func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	return code
 }
 
-// Exit statuses.
+// Exit statuses (documented in exitStatusHelp and the README).
 const (
-	exitFailure     = 1   // quarry or the machine failed; nothing the caller sent was wrong
+	exitFailure     = 1   // quarry or the machine failed (a bug, a panic, I/O); nothing the caller sent was wrong
 	exitBadInput    = 2   // the caller can fix it: flags, arguments, files, records, names
+	exitCorrupt     = 3   // stored data failed its checksums or structure checks (or a file of the index is missing)
+	exitLimit       = 4   // a request over a limit (query length, k, batch)
 	exitInterrupted = 130 // stopped by SIGINT/SIGTERM (128 + SIGINT, as shells report it)
 )
 
 // exitStatus maps every error kind to the exit status: the one table (a kind
-// missing from it exits 1). Usage errors are errs.BadInput. Corrupt data is
-// a failure (1), not bad input: the caller did not send it; its error names
-// the damaged file.
+// missing from it exits 1). Usage errors are errs.BadInput.
 var exitStatus = map[errs.Kind]int{
 	errs.BadInput:    exitBadInput,
 	errs.NotFound:    exitBadInput,
 	errs.Conflict:    exitBadInput,
-	errs.Limit:       exitBadInput,
+	errs.Corrupt:     exitCorrupt,
+	errs.Limit:       exitLimit,
 	errs.Internal:    exitFailure,
-	errs.Corrupt:     exitFailure,
 	errs.Unavailable: exitFailure,
 	errs.Canceled:    exitInterrupted,
 }
@@ -90,10 +100,16 @@ const exitStatusHelp = `Results go to stdout; progress, warnings, errors and thi
 
 EXIT STATUS:
    0    success
-   1    a failure of quarry or the machine: I/O errors, corrupt index files (the error names the file),
-        no native core in this build
-   2    bad input: bad flags or arguments, missing or invalid files, bad records, a model of the wrong
-        kind, an index that does not exist, already exists or was built with another model, a locked index
+   1    a failure of quarry or the machine: a bug (a panic: please report it), I/O errors, no native core
+        in this build
+   2    bad input: bad flags or arguments (integer flags have upper bounds: --k, --pool, --rescore,
+        --rerank-top, --depth ≤ 10000, --threads ≤ 1024, batch sizes ≤ 65536), missing or invalid files
+        (a FIFO, device or directory where a file is expected), bad records, a model of the wrong kind or
+        architecture, an index that does not exist, already exists or was built with another model, a
+        locked index
+   3    corrupt data: an index file fails its checksums or structure checks, or a file the manifest names
+        is missing (the error names the file)
+   4    a limit: a query longer than --max-query-bytes (16384), a request over the engine's limits
    130  interrupted (SIGINT or SIGTERM)`
 
 func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
@@ -133,11 +149,16 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			benchCommand(),
 		},
 	}
+	app.Commands = append(app.Commands, extraCommands...)
 	for _, cmd := range app.Commands {
 		prepareCommand(cmd, "")
 	}
 	return app
 }
+
+// extraCommands are added to the app's commands: a seam for tests (a
+// command that panics); nil in the program.
+var extraCommands []*cli.Command
 
 const stdoutKey = "quarry.stdout"
 

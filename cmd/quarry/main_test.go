@@ -38,15 +38,15 @@ func TestExitStatusTable(t *testing.T) {
 		{fmt.Errorf("create: %w", engine.ErrIndexExists), 2},
 		{fmt.Errorf("search: %w", engine.ErrModelMismatch), 2},
 		{fmt.Errorf("create: %w", engine.ErrModelKind), 2},
-		{errs.New(errs.Limit, "too big"), 2},
-		{errs.New(errs.Corrupt, "seg-000001.qvec: block 3: checksum"), 1},
+		{errs.New(errs.Limit, "too big"), 4},
+		{errs.New(errs.Corrupt, "seg-000001.qvec: block 3: checksum"), 3},
 		{errs.New(errs.Unavailable, "no native core"), 1},
 		{fmt.Errorf("index: %w", context.Canceled), 130},
 		{context.DeadlineExceeded, 130},
 		{usageError{errors.New("--k -1: want ≥ 1")}, 2},
 		{fmt.Errorf("load: %w", formatErr), 2},
 		{markBadInput(&os.PathError{Op: "open", Path: "x", Err: os.ErrNotExist}), 2},
-		{markBadInput(errs.New(errs.Corrupt, "kept")), 1},
+		{markBadInput(errs.New(errs.Corrupt, "kept")), 3},
 	} {
 		if got := exitCode(c.err); got != c.want {
 			t.Errorf("exitCode(%v) = %d, want %d", c.err, got, c.want)

@@ -37,7 +37,7 @@ func pullCommand() *cli.Command {
 			&cli.StringFlag{Name: "type", Aliases: []string{"t"}, Value: "f16", Usage: "weight matrices: f32, f16 or q8_0"},
 			&cli.StringFlag{Name: "label", Usage: "cross-encoders with several outputs: the label (name or index) that ranks"},
 			&cli.BoolFlag{Name: "no-verify", Usage: "skip the self-verification of the converted model"},
-			&cli.IntFlag{Name: "threads", Usage: "verification threads (0 = all cores)"},
+			intIn(0, maxThreads, &cli.IntFlag{Name: "threads", Usage: "verification threads (0 = all cores)"}),
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines"},
 		},
 		Action: runPull,

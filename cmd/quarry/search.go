@@ -22,22 +22,23 @@ func searchCommand() *cli.Command {
 		ArgsUsage: "DIR [QUERY]",
 		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "queries", Usage: "file of queries: JSONL with _id and text (BEIR queries.jsonl) or one per line"},
-			atLeast(1, &cli.IntFlag{Name: "k", Value: 10, Usage: "results per query"}),
+			intIn(1, maxResults, &cli.IntFlag{Name: "k", Value: 10, Usage: "results per query"}),
 			oneOf(&cli.StringFlag{Name: "mode", Value: "dense", Usage: "dense, bm25, hybrid, or sparse (indexes built with a SPLADE model; their default)"},
 				"dense", "bm25", "hybrid", "sparse"),
 			oneOf(&cli.StringFlag{Name: "fusion", Value: "rrf", Usage: "hybrid fusion: rrf (k=60) or weighted"}, engine.FusionRRF, engine.FusionWeighted),
 			between(0, 1, &cli.Float64Flag{Name: "alpha", Value: 0.5, Usage: "weighted fusion: weight of the dense score, in [0, 1] (1 = dense only, 0 = BM25 only)"}),
 			&cli.StringSliceFlag{Name: "filter", Usage: "metadata filter, repeatable (AND): FIELD=V1,V2  FIELD!=V  FIELD>=N  (> < <= too; task = pipeline_tag)"},
 			&cli.StringFlag{Name: "sort", Usage: "FIELD:asc|desc — order the --pool most relevant results by a metadata field (each result's score_kind says what its score is)"},
-			atLeast(0, &cli.IntFlag{Name: "pool", Usage: "relevant results fused, reranked or sorted (0 = max(k, 100))"}),
+			intIn(0, maxResults, &cli.IntFlag{Name: "pool", Usage: "relevant results fused, reranked or sorted (0 = max(k, 100))"}),
 			&cli.StringFlag{Name: "rerank-model", Usage: "cross-encoder GGUF that reranks the best --rerank-top results"},
-			atLeast(1, &cli.IntFlag{Name: "rerank-top", Value: 100, Usage: "candidates to rerank"}),
-			atLeast(0, &cli.IntFlag{Name: "rescore", Usage: "int8/binary indexes: candidates rescored in full precision (0 = max(10k, 100))"}),
+			intIn(1, maxResults, &cli.IntFlag{Name: "rerank-top", Value: 100, Usage: "candidates to rerank"}),
+			intIn(0, maxResults, &cli.IntFlag{Name: "rescore", Usage: "int8/binary indexes: candidates rescored in full precision (0 = max(10k, 100))"}),
 			oneOf(&cli.StringFlag{Name: "bm25-fields", Usage: "BM25 over title and text: best_fields (each field scored alone, best + 0.5 × other) or combined (one field) (default: the index's, see quarry info)"},
 				lexical.BestFields.String(), lexical.Combined.String()),
 			nonNegative(&cli.Float64Flag{Name: "k1", Value: 1.2, Usage: "BM25 k1"}),
 			between(0, 1, &cli.Float64Flag{Name: "b", Value: 0.75, Usage: "BM25 b"}),
 			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "the index's model, if it moved (must be the same file)"},
+			intIn(0, maxQueryBytes, &cli.IntFlag{Name: "max-query-bytes", Usage: "longest query accepted, in bytes (0 = 16384; longer ones exit 4)"}),
 			&cli.StringFlag{Name: "show", Usage: "metadata fields to show in the table (comma-separated; default: a few present fields)"},
 			&cli.BoolFlag{Name: "json", Usage: "one JSON object per query (schema: docs/search-output.schema.json)"},
 		}, modelFlags()...),
@@ -47,49 +48,93 @@ func searchCommand() *cli.Command {
 
 type query struct{ id, text string }
 
-func readQueries(path string, c *cli.Context) ([]query, error) {
-	r, name, closeIn, err := openInput(path, c.App.Reader)
-	if err != nil {
-		return nil, err
-	}
-	defer closeIn()
-	recs, _, err := readRecords(r, name, "auto")
-	if err != nil {
-		return nil, err
-	}
-	qs := make([]query, len(recs))
-	for i, rec := range recs {
-		id := rec.ID
-		if id == "" {
-			id = strconv.Itoa(i + 1)
+// Queries of a --queries file are read, searched and written in chunks of
+// at most queryChunk queries and chunkResults results (k × queries), so a
+// huge file runs in bounded memory.
+const (
+	queryChunk   = 256
+	chunkResults = 1 << 16
+)
+
+// queryStream reads a --queries file chunk by chunk.
+type queryStream struct {
+	rr      *recordReader
+	n       int     // records read
+	pending *record // read ahead: is there more?
+}
+
+// read returns up to max queries and whether more follow.
+func (qs *queryStream) read(max int) ([]query, bool, error) {
+	var out []query
+	for len(out) < max {
+		rec, ok, err := qs.take()
+		if err != nil {
+			return nil, false, err
 		}
-		qs[i] = query{id, rec.Text}
+		if !ok {
+			return out, false, nil
+		}
+		out = append(out, rec)
 	}
-	return qs, nil
+	rec, ok, err := qs.take()
+	if err != nil {
+		return nil, false, err
+	}
+	if ok {
+		qs.n-- // give it back
+		qs.pending = &record{ID: rec.id, Text: rec.text, Line: -1}
+	}
+	return out, ok, nil
+}
+
+func (qs *queryStream) take() (query, bool, error) {
+	var rec record
+	if qs.pending != nil {
+		rec, qs.pending = *qs.pending, nil
+	} else {
+		r, ok, err := qs.rr.next()
+		if err != nil || !ok {
+			return query{}, false, err
+		}
+		rec = r
+	}
+	qs.n++
+	id := rec.ID
+	if id == "" {
+		id = strconv.Itoa(qs.n)
+	}
+	return query{id, rec.Text}, true, nil
 }
 
 func runSearch(c *cli.Context) error {
 	dir := c.Args().Get(0)
+	chunk := max(1, min(queryChunk, chunkResults/c.Int("k")))
 	var qs []query
+	var stream *queryStream
+	more := false
 	switch {
 	case c.String("queries") != "":
 		if c.NArg() > 1 {
 			return badInput("give either QUERY or --queries, not both")
 		}
-		var err error
-		if qs, err = readQueries(c.String("queries"), c); err != nil {
+		r, name, closeIn, err := openInput(c.String("queries"), c.App.Reader)
+		if err != nil {
 			return err
+		}
+		defer closeIn()
+		stream = &queryStream{rr: newRecordReader(r, name, "auto")}
+		if qs, more, err = stream.read(chunk); err != nil {
+			return err
+		}
+		if len(qs) == 0 {
+			return badInput("%s: no input texts", name)
 		}
 	case c.NArg() == 2:
 		qs = []query{{"1", c.Args().Get(1)}}
 	default:
 		return badInput("usage: quarry search DIR QUERY | quarry search DIR --queries FILE")
 	}
-	for _, q := range qs {
-		if !utf8.ValidString(q.text) {
-			return badInput("query %s is not valid UTF-8", q.id)
-		}
-	}
+	multi := len(qs) > 1 || more
 	mode := engine.Mode(c.String("mode"))
 	ix, err := openIndex(c, dir, false)
 	if err != nil {
@@ -113,45 +158,61 @@ func runSearch(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	reqs := make([]engine.Request, len(qs))
-	for i, q := range qs {
-		reqs[i] = engine.Request{ID: q.id, Text: q.text, K: c.Int("k"), Mode: mode, Fusion: c.String("fusion"), Alpha: floatFlag(c, "alpha"),
-			Filters: c.StringSlice("filter"), Sort: c.String("sort"), Pool: c.Int("pool"), Rescore: c.Int("rescore"),
-			BM25: bm25}
-		if rr != nil {
-			reqs[i].Rerank = &engine.Rerank{Model: rr, Top: c.Int("rerank-top")}
-		}
-	}
-	resps, err := ix.SearchBatch(c.Context, reqs)
-	if err != nil {
-		return err // bad filters and sorts are the engine's errs.BadInput
-	}
 	w := bufio.NewWriter(output(c))
 	defer w.Flush()
+	var enc *json.Encoder
 	if c.Bool("json") {
-		enc := json.NewEncoder(w)
+		enc = json.NewEncoder(w)
 		enc.SetEscapeHTML(false)
-		for _, r := range resps {
-			if r.Results == nil {
-				r.Results = []engine.Result{}
-			}
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
-		}
-		return nil
 	}
 	var show []string
 	if s := c.String("show"); s != "" {
 		show = strings.Split(s, ",")
 	}
-	for i, r := range resps {
-		if len(resps) > 1 || i > 0 {
-			fmt.Fprintf(w, "\nquery %s: %s\n", r.QueryID, qs[i].text)
+	var dims []int // query active dimensions (sparse mode)
+	for len(qs) > 0 {
+		for _, q := range qs {
+			if !utf8.ValidString(q.text) {
+				return badInput("query %s is not valid UTF-8", q.id)
+			}
 		}
-		writeResultTable(w, r, show, mode == engine.ModeHybrid || rr != nil || c.String("sort") != "")
+		reqs := make([]engine.Request, len(qs))
+		for i, q := range qs {
+			reqs[i] = engine.Request{ID: q.id, Text: q.text, K: c.Int("k"), Mode: mode, Fusion: c.String("fusion"), Alpha: floatFlag(c, "alpha"),
+				Filters: c.StringSlice("filter"), Sort: c.String("sort"), Pool: c.Int("pool"), Rescore: c.Int("rescore"),
+				BM25: bm25, MaxQueryBytes: c.Int("max-query-bytes")}
+			if rr != nil {
+				reqs[i].Rerank = &engine.Rerank{Model: rr, Top: c.Int("rerank-top")}
+			}
+		}
+		resps, err := ix.SearchBatch(c.Context, reqs)
+		if err != nil {
+			return err // bad filters and sorts are the engine's errs.BadInput
+		}
+		for i, r := range resps {
+			dims = append(dims, r.QueryActiveDims)
+			if enc != nil {
+				if r.Results == nil {
+					r.Results = []engine.Result{}
+				}
+				if err := enc.Encode(r); err != nil {
+					return err
+				}
+				continue
+			}
+			if multi {
+				fmt.Fprintf(w, "\nquery %s: %s\n", r.QueryID, qs[i].text)
+			}
+			writeResultTable(w, r, show, mode == engine.ModeHybrid || rr != nil || c.String("sort") != "")
+		}
+		qs = nil
+		if more {
+			if qs, more, err = stream.read(chunk); err != nil {
+				return err
+			}
+		}
 	}
-	writeQuerySparsity(c.App.ErrWriter, ix, resps, mode)
+	writeQuerySparsity(c.App.ErrWriter, ix, dims, mode)
 	return nil
 }
 

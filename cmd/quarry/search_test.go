@@ -272,7 +272,7 @@ func TestSearchFlags(t *testing.T) {
 }
 
 // TestSearchInterruptedAndCorrupt: a canceled run exits 130; a damaged
-// segment file exits 1 with the error naming it.
+// segment file exits 3 with the error naming it.
 func TestSearchInterruptedAndCorrupt(t *testing.T) {
 	needNative(t)
 	model := genModel(t, "mean", "f32")
@@ -304,7 +304,7 @@ func TestSearchInterruptedAndCorrupt(t *testing.T) {
 	b[len(b)/2] ^= 0xff
 	os.WriteFile(segs[0], b, 0o644)
 	code, _, errOut := convRun("search", dir, "image")
-	if code != 1 || !strings.Contains(errOut, filepath.Base(segs[0])) {
-		t.Errorf("corrupt segment: exit %d, stderr %q; want 1 naming %s", code, errOut, filepath.Base(segs[0]))
+	if code != 3 || !strings.Contains(errOut, filepath.Base(segs[0])) {
+		t.Errorf("corrupt segment: exit %d, stderr %q; want 3 naming %s", code, errOut, filepath.Base(segs[0]))
 	}
 }

@@ -31,21 +31,21 @@ func sparseMode(c *cli.Context, ix *engine.Index, mode engine.Mode) (engine.Mode
 }
 
 // writeQuerySparsity reports the queries' sparsity on stderr (sparse mode).
-func writeQuerySparsity(w io.Writer, ix *engine.Index, resps []*engine.Response, mode engine.Mode) {
-	if mode != engine.ModeSparse || len(resps) == 0 {
+func writeQuerySparsity(w io.Writer, ix *engine.Index, dims []int, mode engine.Mode) {
+	if mode != engine.ModeSparse || len(dims) == 0 {
 		return
 	}
 	var sum int64
-	mn, mx := resps[0].QueryActiveDims, 0
-	for _, r := range resps {
-		sum += int64(r.QueryActiveDims)
-		mn, mx = min(mn, r.QueryActiveDims), max(mx, r.QueryActiveDims)
+	mn, mx := dims[0], 0
+	for _, d := range dims {
+		sum += int64(d)
+		mn, mx = min(mn, d), max(mx, d)
 	}
 	vocab := 0
 	if si := ix.Info().Sparse; si != nil {
 		vocab = si.Vocab
 	}
-	fmt.Fprintf(w, "sparse: %d queries, %s\n", len(resps), sparse.FromCounts(len(resps), sum, mn, mx, vocab))
+	fmt.Fprintf(w, "sparse: %d queries, %s\n", len(dims), sparse.FromCounts(len(dims), sum, mn, mx, vocab))
 }
 
 // sparseStatsLine describes an index's sparse vectors for `quarry index` and
