@@ -39,7 +39,7 @@ const (
 type Request struct {
 	ID   string // returned as Response.QueryID
 	Text string
-	K    int  // results; 0 = 10
+	K    int  // results; 0 = 10; at most MaxK
 	Mode Mode // "" = dense
 	// Fusion of hybrid mode: FusionRRF (default) or FusionWeighted.
 	Fusion string
@@ -54,7 +54,7 @@ type Request struct {
 	// an error.
 	Sort string
 	// Pool is how many relevant results are fused, reranked or sorted; 0 =
-	// max(K, 100).
+	// max(K, 100); at most MaxK.
 	Pool int
 	// Rescore is how many candidates an int8/binary index rescores with
 	// full precision; 0 = max(10·K, 100).
@@ -191,7 +191,10 @@ func (ix *Index) Search(ctx context.Context, req Request) (*Response, error) {
 // queries are embedded together and searched together (one native call per
 // segment for all queries with the same filters). Each request goes down
 // one pipeline: retrievers (dense, bm25, sparse) → fusion → rerank → sort →
-// documents.
+// documents. Every request is validated first (see MaxK); a batch whose
+// pools add up to more than MaxBatchCandidates is searched in consecutive
+// parts, so its candidates are bounded; the responses are not (split huge
+// batches, as the CLI's --queries does).
 func (ix *Index) SearchBatch(ctx context.Context, reqs []Request) ([]*Response, error) {
 	s, err := ix.acquire()
 	if err != nil {
