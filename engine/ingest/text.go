@@ -57,6 +57,9 @@ func openText(root string, opts Options) (*textSource, error) {
 		if !isTextName(root) {
 			return nil, fmt.Errorf("%s: format text reads .txt, .md and .markdown files", root)
 		}
+		if err := fsx.CheckRegular(root, "text file or directory"); err != nil {
+			return nil, err // a FIFO or device: refused here, not as a bad record
+		}
 		s.files = []textFile{{rel: filepath.Base(root), path: root}}
 		fp.stat(root, st)
 		s.fp = fp.sum()
