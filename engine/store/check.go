@@ -69,17 +69,25 @@ func (r *CheckReport) OK() bool { return len(r.Problems) == 0 }
 //
 // The error is nil when the index is intact; a *CorruptError (kind
 // errs.Corrupt) naming the first problem and counting them when it is not;
-// an error wrapping fs.ErrNotExist when dir holds no index.
+// the first failure to read that is not damage (an I/O error) when there is
+// no damage; an error wrapping fs.ErrNotExist when dir holds no index.
 func (r *Registry) Check(dir string, repair bool) (*CheckReport, error) {
 	fsys := r.FS()
 	rep := &CheckReport{Dir: dir, Files: []CheckedFile{}, Problems: []CheckProblem{}, Leftovers: []Leftover{}}
+	var ioErr error // the first failure that is not damage (an I/O error)
 	add := func(err error) {
 		var ce *CorruptError
 		if errors.As(err, &ce) {
 			rep.Problems = append(rep.Problems, CheckProblem{File: filepath.Base(ce.Path), Where: ce.Where, Detail: ce.Detail})
-			return
+		} else if ioErr == nil {
+			ioErr = fmt.Errorf("check %s: %w", dir, err)
 		}
-		rep.Problems = append(rep.Problems, CheckProblem{File: "", Where: "", Detail: err.Error()})
+	}
+	result := func() (*CheckReport, error) {
+		if err := rep.err(); err != nil || ioErr == nil {
+			return rep, err
+		}
+		return rep, ioErr
 	}
 	p, err := readPointer(fsys, dir)
 	if err != nil {
@@ -87,7 +95,7 @@ func (r *Registry) Check(dir string, repair bool) (*CheckReport, error) {
 			return nil, fmt.Errorf("check %s: no %s (not an index, or nothing committed yet): %w", dir, PointerFile, err)
 		}
 		add(err)
-		return rep, rep.err()
+		return result()
 	}
 	path := filepath.Join(dir, p.name)
 	b, err := readLimited(fsys, path, maxManifestSize)
@@ -100,7 +108,7 @@ func (r *Registry) Check(dir string, repair bool) (*CheckReport, error) {
 	}
 	if err != nil {
 		add(err)
-		return rep, rep.err()
+		return result()
 	}
 	rep.Generation = m.Generation
 	for _, ref := range m.Refs() {
@@ -169,12 +177,12 @@ func (r *Registry) Check(dir string, repair bool) (*CheckReport, error) {
 	if err := r.leftovers(rep, m); err != nil {
 		return rep, fmt.Errorf("check %s: %w", dir, err)
 	}
-	if repair && rep.OK() && len(rep.Leftovers) > 0 {
+	if repair && rep.OK() && ioErr == nil && len(rep.Leftovers) > 0 {
 		if err := r.repair(rep, dir, m); err != nil {
 			return rep, err
 		}
 	}
-	return rep, rep.err()
+	return result()
 }
 
 // leftovers lists the names GC would remove: what neither m nor the
