@@ -427,13 +427,16 @@ func equalDocs(a, b map[string]crashDoc) bool {
 	})
 }
 
-// TestSimulatedPowerLoss crashes the sequence after every crash point. Set
-// QUARRY_CRASH_LONG=1 for three cycles of the sequence instead of one.
+// TestSimulatedPowerLoss crashes the sequence after every crash point, and
+// for every tenth of them crashes the recovery again at each of its crash
+// points. Set QUARRY_CRASH_LONG=1 for three cycles of the sequence instead
+// of one and a second crash after every first one.
 func TestSimulatedPowerLoss(t *testing.T) {
-	cycles := 1
-	if os.Getenv("QUARRY_CRASH_LONG") != "" {
+	cycles, long := 1, os.Getenv("QUARRY_CRASH_LONG") != ""
+	if long {
 		cycles = 3
 	}
+	recovery := 0
 	const dir = "/data/idx"
 	reg := newCrashRegistry(t)
 	// A run without a crash counts the crash points.
@@ -458,7 +461,28 @@ func TestSimulatedPowerLoss(t *testing.T) {
 			t.Fatalf("no crash: %v", err)
 		}
 		mem.Crash()
+		if long || n%10 == 0 {
+			// A second power cut during the recovery: at every crash point
+			// of the reopen (roll forward, GC).
+			probe := mem.Clone()
+			before := probe.Ops()
+			if l, _, err := store.OpenForWriteFS(probe, dir); err == nil {
+				l.Release()
+			}
+			for k := range probe.Ops() - before {
+				again := mem.Clone()
+				again.CrashAfter(k)
+				if _, _, err := store.OpenForWriteFS(again, dir); !errors.Is(err, store.ErrCrashed) {
+					t.Fatalf("crash after %d points, again after %d points of the recovery: %v, want ErrCrashed", n, k, err)
+				}
+				again.Crash()
+				r2 := *run
+				r2.fsys, r2.reg = again, reg.WithFS(again)
+				r2.check(t, fmt.Sprintf("crash after %d of %d points, again after %d of %d points of the recovery", n, total, k, probe.Ops()-before))
+				recovery++
+			}
+		}
 		run.check(t, fmt.Sprintf("crash after %d of %d points (acknowledged state %d)", n, total, run.acked))
 	}
-	t.Logf("%d cycle(s): %d crash points explored, %d states", cycles, total+1, len(full.states))
+	t.Logf("%d cycle(s): %d crash points explored (%d cuts), %d states; %d second cuts during recovery", cycles, total, total+1, len(full.states), recovery)
 }

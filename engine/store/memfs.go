@@ -105,6 +105,34 @@ func (m *MemFS) Crash() {
 	m.epoch++
 }
 
+// Clone returns an independent copy of the file system's current state,
+// durable and volatile (hard links stay links), disarmed, with no open
+// files: a test can explore several futures of one state.
+func (m *MemFS) Clone() *MemFS {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	memo := map[*memNode]*memNode{}
+	var cp func(n *memNode) *memNode
+	cp = func(n *memNode) *memNode {
+		if c, ok := memo[n]; ok {
+			return c
+		}
+		c := &memNode{dir: n.dir, data: slices.Clone(n.data), durable: slices.Clone(n.durable), mtime: n.mtime}
+		memo[n] = c
+		if n.dir {
+			c.kids, c.dkids = map[string]*memNode{}, map[string]*memNode{}
+			for k, v := range n.kids {
+				c.kids[k] = cp(v)
+			}
+			for k, v := range n.dkids {
+				c.dkids[k] = cp(v)
+			}
+		}
+		return c
+	}
+	return &MemFS{root: cp(m.root), ops: m.ops, crashAt: -1, crashed: m.crashed}
+}
+
 // step counts a crash point; it fails when the file system has crashed.
 // The caller holds mu.
 func (m *MemFS) step() error {
