@@ -144,6 +144,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			deleteCommand(),
 			compactCommand(),
 			infoCommand(),
+			checkCommand(),
 			pullCommand(),
 			evalCommand(),
 			benchCommand(),

@@ -27,21 +27,31 @@ func SegmentFileName(seq uint64) string { return store.FileName(filePrefix, seq,
 func FileKind() store.FileKind {
 	return store.FileKind{
 		Key: FileKey, Prefix: filePrefix, Ext: fileExt, Holds: store.HoldsDocs,
-		Verify: func(path string) (store.CopyStats, error) {
-			s, err := readSegment(path)
-			if err != nil {
-				return store.CopyStats{}, err
-			}
-			return store.CopyStats{Docs: int64(s.n), FirstOrd: s.start, LastOrd: s.start + s.n - 1}, nil
-		},
+		Verify: func(path string) (store.CopyStats, error) { return verifyFS(store.OS(), path) },
 		CopyFiltered: func(dst, src string, remap store.Remap) (store.FileRef, store.CopyStats, error) {
-			ref, info, err := CopyFiltered(dst, src, remap)
-			if err != nil {
-				return store.FileRef{}, store.CopyStats{}, err
-			}
-			return ref, store.CopyStats{Docs: int64(info.Docs), FirstOrd: info.Start, LastOrd: info.Start + uint32(info.Docs) - 1}, nil
+			return copyKindFS(store.OS(), dst, src, remap)
 		},
+		VerifyFS:       verifyFS,
+		CopyFilteredFS: copyKindFS,
 	}
+}
+
+// verifyFS is the kind's Verify on the file system fsys.
+func verifyFS(fsys store.FS, path string) (store.CopyStats, error) {
+	s, err := readSegmentFS(fsys, path)
+	if err != nil {
+		return store.CopyStats{}, err
+	}
+	return store.CopyStats{Docs: int64(s.n), FirstOrd: s.start, LastOrd: s.start + s.n - 1}, nil
+}
+
+// copyKindFS is the kind's CopyFiltered on the file system fsys.
+func copyKindFS(fsys store.FS, dst, src string, remap store.Remap) (store.FileRef, store.CopyStats, error) {
+	ref, info, err := CopyFilteredFS(fsys, dst, src, remap)
+	if err != nil {
+		return store.FileRef{}, store.CopyStats{}, err
+	}
+	return ref, store.CopyStats{Docs: int64(info.Docs), FirstOrd: info.Start, LastOrd: info.Start + uint32(info.Docs) - 1}, nil
 }
 
 // CopyFiltered writes to dst the lexical segment src without the documents
@@ -62,7 +72,13 @@ func FileKind() store.FileKind {
 // dst is published through store.AtomicFile and never replaces a file; src
 // is validated completely first (damage is a *store.CorruptError naming it).
 func CopyFiltered(dst, src string, remap store.Remap) (store.FileRef, SegmentInfo, error) {
-	s, err := readSegment(src)
+	return CopyFilteredFS(store.OS(), dst, src, remap)
+}
+
+// CopyFilteredFS is CopyFiltered on the file system fsys (nil: the
+// operating system's).
+func CopyFilteredFS(fsys store.FS, dst, src string, remap store.Remap) (store.FileRef, SegmentInfo, error) {
+	s, err := readSegmentFS(fsys, src)
 	if err != nil {
 		return store.FileRef{}, SegmentInfo{}, fmt.Errorf("lexical: copy: %w", err)
 	}
@@ -70,7 +86,7 @@ func CopyFiltered(dst, src string, remap store.Remap) (store.FileRef, SegmentInf
 	if err != nil {
 		return store.FileRef{}, SegmentInfo{}, fmt.Errorf("lexical: copy %s: %w", src, err)
 	}
-	ref, err := store.WriteFileAtomic(dst, data)
+	ref, err := store.WriteFileAtomicFS(fsys, dst, data)
 	if err != nil {
 		return store.FileRef{}, SegmentInfo{}, fmt.Errorf("lexical: copy %s: %w", src, err)
 	}

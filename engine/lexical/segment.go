@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
-	"os"
+	"github.com/quarry-search/quarry/engine/store"
 )
 
 // segment is one parsed, fully validated segment file, held in memory.
@@ -33,8 +33,11 @@ type segTerm struct {
 func (s *segment) end() uint64 { return uint64(s.start) + uint64(s.n) }
 
 // readSegment reads and validates the segment file at path.
-func readSegment(path string) (*segment, error) {
-	data, err := os.ReadFile(path)
+func readSegment(path string) (*segment, error) { return readSegmentFS(store.OS(), path) }
+
+// readSegmentFS is readSegment on the file system fsys.
+func readSegmentFS(fsys store.FS, path string) (*segment, error) {
+	data, err := store.ReadFileFS(fsys, path)
 	if err != nil {
 		return nil, fmt.Errorf("lexical: read segment: %w", err)
 	}

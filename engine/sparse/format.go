@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
-	"os"
 
 	"github.com/quarry-search/quarry/engine/store"
 )
@@ -158,11 +157,17 @@ func Encode(vocab int, groups []uint32, vecs []Vec) ([]byte, Info, error) {
 // error) and the directory fsynced. It returns the reference a manifest
 // records (size and CRC-32C of the whole file).
 func WriteFile(path string, vocab int, groups []uint32, vecs []Vec) (store.FileRef, Info, error) {
+	return WriteFileFS(store.OS(), path, vocab, groups, vecs)
+}
+
+// WriteFileFS is WriteFile on the file system fsys (nil: the operating
+// system's).
+func WriteFileFS(fsys store.FS, path string, vocab int, groups []uint32, vecs []Vec) (store.FileRef, Info, error) {
 	data, info, err := Encode(vocab, groups, vecs)
 	if err != nil {
 		return store.FileRef{}, info, fmt.Errorf("write %s: %w", path, err)
 	}
-	ref, err := store.WriteFileAtomic(path, data)
+	ref, err := store.WriteFileAtomicFS(fsys, path, data)
 	if err != nil {
 		return store.FileRef{}, info, fmt.Errorf("sparse: %w", err)
 	}
@@ -186,8 +191,12 @@ func (s *Segment) Rows() int { return len(s.Groups) }
 func (s *Segment) Postings() int64 { return int64(len(s.rows)) }
 
 // ReadFile reads and verifies a file.
-func ReadFile(path string) (*Segment, error) {
-	data, err := os.ReadFile(path)
+func ReadFile(path string) (*Segment, error) { return ReadFileFS(store.OS(), path) }
+
+// ReadFileFS is ReadFile on the file system fsys (nil: the operating
+// system's).
+func ReadFileFS(fsys store.FS, path string) (*Segment, error) {
+	data, err := store.ReadFileFS(fsys, path)
 	if err != nil {
 		return nil, err
 	}
@@ -344,13 +353,13 @@ func (s *Segment) Vecs() []Vec {
 // a valid file of no rows. dst is never replaced; a damaged src is a
 // *store.CorruptError naming it.
 func CopyFiltered(dst, src string, remap store.Remap) (store.FileRef, Info, error) {
-	ref, info, _, err := copyFiltered(dst, src, remap)
+	ref, info, _, err := copyFiltered(store.OS(), dst, src, remap)
 	return ref, info, err
 }
 
 // copyFiltered is CopyFiltered that also returns the kept rows' new groups.
-func copyFiltered(dst, src string, remap store.Remap) (store.FileRef, Info, []uint32, error) {
-	s, err := ReadFile(src)
+func copyFiltered(fsys store.FS, dst, src string, remap store.Remap) (store.FileRef, Info, []uint32, error) {
+	s, err := ReadFileFS(fsys, src)
 	if err != nil {
 		return store.FileRef{}, Info{}, nil, fmt.Errorf("sparse: copy: %w", err)
 	}
@@ -362,7 +371,7 @@ func copyFiltered(dst, src string, remap store.Remap) (store.FileRef, Info, []ui
 			vecs = append(vecs, v)
 		}
 	}
-	ref, info, err := WriteFile(dst, s.Vocab, groups, vecs)
+	ref, info, err := WriteFileFS(fsys, dst, s.Vocab, groups, vecs)
 	return ref, info, groups, err
 }
 

@@ -9,21 +9,31 @@ import "github.com/quarry-search/quarry/engine/store"
 func FileKind() store.FileKind {
 	return store.FileKind{
 		Key: FileKey, Prefix: filePrefix, Ext: fileExt, Holds: store.HoldsPassages,
-		Verify: func(path string) (store.CopyStats, error) {
-			s, err := ReadFile(path)
-			if err != nil {
-				return store.CopyStats{}, err
-			}
-			return groupStats(s.Groups), nil
-		},
+		Verify: func(path string) (store.CopyStats, error) { return verifyFS(store.OS(), path) },
 		CopyFiltered: func(dst, src string, remap store.Remap) (store.FileRef, store.CopyStats, error) {
-			ref, _, groups, err := copyFiltered(dst, src, remap)
-			if err != nil {
-				return store.FileRef{}, store.CopyStats{}, err
-			}
-			return ref, groupStats(groups), nil
+			return copyKindFS(store.OS(), dst, src, remap)
 		},
+		VerifyFS:       verifyFS,
+		CopyFilteredFS: copyKindFS,
 	}
+}
+
+// verifyFS is the kind's Verify on the file system fsys.
+func verifyFS(fsys store.FS, path string) (store.CopyStats, error) {
+	s, err := ReadFileFS(fsys, path)
+	if err != nil {
+		return store.CopyStats{}, err
+	}
+	return groupStats(s.Groups), nil
+}
+
+// copyKindFS is the kind's CopyFiltered on the file system fsys.
+func copyKindFS(fsys store.FS, dst, src string, remap store.Remap) (store.FileRef, store.CopyStats, error) {
+	ref, _, groups, err := copyFiltered(fsys, dst, src, remap)
+	if err != nil {
+		return store.FileRef{}, store.CopyStats{}, err
+	}
+	return ref, groupStats(groups), nil
 }
 
 // groupStats describes a file whose rows belong to the documents groups

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
-	"syscall"
 )
 
 // tempSuffix marks temporary files: a file being written to NAME is named
@@ -31,9 +29,10 @@ type FileRef struct {
 // files to an index (the lexical index) should write them with AtomicFile so
 // they get a FileRef with size and CRC-32C.
 type AtomicFile struct {
+	fsys FS
 	path string
 	tmp  string
-	f    *os.File
+	f    File
 	w    *bufio.Writer
 	crc  uint32
 	size int64
@@ -42,8 +41,12 @@ type AtomicFile struct {
 }
 
 // CreateAtomic starts writing the file path. It fails if path already exists.
-func CreateAtomic(path string) (*AtomicFile, error) {
-	if _, err := os.Lstat(path); err == nil {
+func CreateAtomic(path string) (*AtomicFile, error) { return CreateAtomicFS(OSFS{}, path) }
+
+// CreateAtomicFS is CreateAtomic on the file system fsys (nil: OSFS).
+func CreateAtomicFS(fsys FS, path string) (*AtomicFile, error) {
+	fsys = orOS(fsys)
+	if _, err := fsys.Lstat(path); err == nil {
 		return nil, fmt.Errorf("create %s: file exists (index files are never overwritten)", path)
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("create %s: %w", path, err)
@@ -52,29 +55,11 @@ func CreateAtomic(path string) (*AtomicFile, error) {
 	if dir == "" {
 		dir = "."
 	}
-	f, err := createTemp(dir, base)
+	f, tmp, err := createTemp(fsys, dir, base)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
-	return &AtomicFile{path: path, tmp: f.Name(), f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
-}
-
-// createTemp creates ".BASE.tmp-<random>" in dir with mode 0644 (index files
-// are world-readable; the directory's permissions control access).
-func createTemp(dir, base string) (*os.File, error) {
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+tempSuffix+"*")
-	if err != nil {
-		return nil, fmt.Errorf("temporary file: %w", err)
-	}
-	if err := f.Chmod(0o644); err != nil {
-		f.Close()
-		os.Remove(f.Name())
-		return nil, fmt.Errorf("temporary file: %w", err)
-	}
-	return f, nil
+	return &AtomicFile{fsys: fsys, path: path, tmp: tmp, f: f, w: bufio.NewWriterSize(f, 1<<20)}, nil
 }
 
 // Write appends p. After a failed write every later call fails too.
@@ -129,15 +114,15 @@ func (a *AtomicFile) commit(replace bool) (FileRef, error) {
 	a.f = nil
 	var err error
 	if replace {
-		err = os.Rename(a.tmp, a.path)
+		err = a.fsys.Rename(a.tmp, a.path)
 	} else {
-		err = publish(a.tmp, a.path)
+		err = publish(a.fsys, a.tmp, a.path)
 	}
 	if err != nil {
 		return fail("publish", err)
 	}
 	a.done = true
-	if err := syncDir(filepath.Dir(a.path)); err != nil {
+	if err := syncDir(a.fsys, filepath.Dir(a.path)); err != nil {
 		return FileRef{}, fmt.Errorf("commit %s: %w", a.path, err)
 	}
 	return FileRef{Name: filepath.Base(a.path), Size: a.size, CRC32C: a.crc}, nil
@@ -153,7 +138,7 @@ func (a *AtomicFile) Abort() error {
 		a.f.Close()
 		a.f = nil
 	}
-	if err := os.Remove(a.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := a.fsys.Remove(a.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("abort %s: remove %s: %w", a.path, a.tmp, err)
 	}
 	return nil
@@ -163,10 +148,10 @@ func (a *AtomicFile) Abort() error {
 // existing dst: a hard link fails atomically when dst exists. On file systems
 // without hard links it falls back to a check and a rename (safe under the
 // index lock, which excludes other writers).
-func publish(tmp, dst string) error {
-	err := os.Link(tmp, dst)
+func publish(fsys FS, tmp, dst string) error {
+	err := fsys.Link(tmp, dst)
 	if err == nil {
-		if err := os.Remove(tmp); err != nil {
+		if err := fsys.Remove(tmp); err != nil {
 			return fmt.Errorf("remove %s after linking: %w", tmp, err)
 		}
 		return nil
@@ -174,26 +159,12 @@ func publish(tmp, dst string) error {
 	if errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("%s exists (index files are never overwritten)", dst)
 	}
-	if _, serr := os.Lstat(dst); serr == nil {
+	if _, serr := fsys.Lstat(dst); serr == nil {
 		return fmt.Errorf("%s exists (index files are never overwritten)", dst)
 	} else if !errors.Is(serr, fs.ErrNotExist) {
 		return serr
 	}
-	return os.Rename(tmp, dst)
-}
-
-// syncDir fsyncs a directory so that renames and new names in it are durable.
-// File systems that cannot fsync a directory (EINVAL) are tolerated.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("fsync directory %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil && !errors.Is(err, syscall.EINVAL) {
-		return fmt.Errorf("fsync directory %s: %w", dir, err)
-	}
-	return nil
+	return fsys.Rename(tmp, dst)
 }
 
 // WriteFileAtomic writes data as the new file path through AtomicFile
@@ -202,7 +173,12 @@ func syncDir(dir string) error {
 // is the publish step of every package that writes a whole index file from
 // memory (the lexical and sparse indexes).
 func WriteFileAtomic(path string, data []byte) (FileRef, error) {
-	af, err := CreateAtomic(path)
+	return WriteFileAtomicFS(OSFS{}, path, data)
+}
+
+// WriteFileAtomicFS is WriteFileAtomic on the file system fsys (nil: OSFS).
+func WriteFileAtomicFS(fsys FS, path string, data []byte) (FileRef, error) {
+	af, err := CreateAtomicFS(fsys, path)
 	if err != nil {
 		return FileRef{}, err
 	}

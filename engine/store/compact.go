@@ -28,8 +28,13 @@ type CopyStats struct {
 // re-quantized); block size and dtypes are kept. It streams one block at a
 // time, so segments larger than memory can be compacted.
 func CopySegmentFiltered(dst, src string, remap Remap) (FileRef, CopyStats, error) {
+	return CopySegmentFilteredFS(OSFS{}, dst, src, remap)
+}
+
+// CopySegmentFilteredFS is CopySegmentFiltered on the file system fsys.
+func CopySegmentFilteredFS(fsys FS, dst, src string, remap Remap) (FileRef, CopyStats, error) {
 	var st CopyStats
-	r, err := OpenSegment(src)
+	r, err := OpenSegmentFS(fsys, src)
 	if err != nil {
 		return FileRef{}, st, fmt.Errorf("copy segment %s: %w", src, err)
 	}
@@ -48,7 +53,7 @@ func CopySegmentFiltered(dst, src string, remap Remap) (FileRef, CopyStats, erro
 			}
 		}
 	}
-	w, err := NewSegmentWriter(dst, SegmentParams{DType: in.DType, Dim: in.Dim, Count: kept, Rescore: in.Rescore, BlockRows: in.BlockRows})
+	w, err := NewSegmentWriter(dst, SegmentParams{DType: in.DType, Dim: in.Dim, Count: kept, Rescore: in.Rescore, BlockRows: in.BlockRows, FS: fsys})
 	if err != nil {
 		return FileRef{}, st, fmt.Errorf("copy segment %s: %w", src, err)
 	}
@@ -112,13 +117,18 @@ func CopySegmentFiltered(dst, src string, remap Remap) (FileRef, CopyStats, erro
 // CopyDocsFiltered writes to dst a copy of the doc store src without the
 // dropped documents, with ordinals mapped by remap.
 func CopyDocsFiltered(dst, src string, remap Remap) (FileRef, CopyStats, error) {
+	return CopyDocsFilteredFS(OSFS{}, dst, src, remap)
+}
+
+// CopyDocsFilteredFS is CopyDocsFiltered on the file system fsys.
+func CopyDocsFilteredFS(fsys FS, dst, src string, remap Remap) (FileRef, CopyStats, error) {
 	var st CopyStats
-	r, err := OpenDocs(src)
+	r, err := OpenDocsFS(fsys, src)
 	if err != nil {
 		return FileRef{}, st, fmt.Errorf("copy doc store %s: %w", src, err)
 	}
 	defer r.Close()
-	w, err := NewDocWriter(dst, DocParams{})
+	w, err := NewDocWriter(dst, DocParams{FS: fsys})
 	if err != nil {
 		return FileRef{}, st, fmt.Errorf("copy doc store %s: %w", src, err)
 	}

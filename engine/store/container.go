@@ -89,12 +89,12 @@ type containerWriter struct {
 
 // newContainerWriter creates path and writes its header: magic, version,
 // header length, the 52 kind-specific bytes fields[8:60], CRC-32C.
-func newContainerWriter(path, magic string, fields *[headerSize]byte, opts compressOpts) (*containerWriter, error) {
+func newContainerWriter(fsys FS, path, magic string, fields *[headerSize]byte, opts compressOpts) (*containerWriter, error) {
 	codec, err := newZstdCodec(maxRawBlock)
 	if err != nil {
 		return nil, err
 	}
-	af, err := CreateAtomic(path)
+	af, err := CreateAtomicFS(fsys, path)
 	if err != nil {
 		codec.close()
 		return nil, err

@@ -48,6 +48,13 @@
 // ReadTombstones). GC keeps the previous generation's files, so a reader
 // that loaded a manifest just before a commit can still open them.
 //
+// Every file operation goes through an FS (OSFS by default; the functions
+// named …FS, SegmentParams.FS, DocParams.FS and Registry.WithFS take
+// another). MemFS is a strict in-memory FS that loses, on Crash, file data
+// not fsynced and directory entries not made durable by a directory fsync:
+// the power-loss tests run the write protocol on it, cut off at every crash
+// point. Registry.Check verifies a whole index directory (quarry check).
+//
 // Compression is zstd: github.com/DataDog/zstd (libzstd) when cgo is
 // enabled, github.com/klauspost/compress/zstd when CGO_ENABLED=0; both
 // produce standard frames and read each other's.

@@ -7,7 +7,6 @@ import (
 	"io"
 	"iter"
 	"math"
-	"os"
 	"slices"
 	"sort"
 	"sync"
@@ -51,6 +50,7 @@ type DocRecord struct {
 type DocParams struct {
 	BlockBytes int // raw bytes per block; 0 means DefaultDocBlockBytes
 	Level      int // zstd level; 0 means DefaultDocLevel, negative stores blocks raw
+	FS         FS  // the file system written to; nil is OSFS
 }
 
 // DocWriter writes a doc store file record by record.
@@ -75,7 +75,7 @@ func NewDocWriter(path string, p DocParams) (*DocWriter, error) {
 		p.Level = DefaultDocLevel
 	}
 	var h [headerSize]byte
-	cw, err := newContainerWriter(path, docMagic, &h, compressOpts{level: p.Level})
+	cw, err := newContainerWriter(p.FS, path, docMagic, &h, compressOpts{level: p.Level})
 	if err != nil {
 		return nil, fmt.Errorf("write doc store: %w", err)
 	}
@@ -435,8 +435,11 @@ func (d *DocReader) SetCache(c *BlockCache) {
 }
 
 // OpenDocs opens a doc store file.
-func OpenDocs(path string) (*DocReader, error) {
-	f, err := os.Open(path)
+func OpenDocs(path string) (*DocReader, error) { return OpenDocsFS(OSFS{}, path) }
+
+// OpenDocsFS is OpenDocs on the file system fsys (nil: OSFS).
+func OpenDocsFS(fsys FS, path string) (*DocReader, error) {
+	f, err := orOS(fsys).Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open doc store: %w", err)
 	}

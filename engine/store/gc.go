@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -33,16 +32,21 @@ type GCResult struct {
 //
 // GC recognizes index files by the generic scheme (IsIndexFileName);
 // Registry.GC recognizes only the kinds it declares.
-func GC(dir string, m *Manifest) (GCResult, error) { return gc(dir, m, IsIndexFileName) }
+func GC(dir string, m *Manifest) (GCResult, error) { return gc(OSFS{}, dir, m, IsIndexFileName) }
+
+// GCFS is GC on the file system fsys (nil: OSFS).
+func GCFS(fsys FS, dir string, m *Manifest) (GCResult, error) {
+	return gc(orOS(fsys), dir, m, IsIndexFileName)
+}
 
 // gc is GC with isIndexFile deciding which names are index files.
-func gc(dir string, m *Manifest, isIndexFile func(name string) bool) (GCResult, error) {
+func gc(fsys FS, dir string, m *Manifest, isIndexFile func(name string) bool) (GCResult, error) {
 	var res GCResult
-	gens, err := ListManifests(dir)
+	gens, err := ListManifestsFS(fsys, dir)
 	if err != nil {
 		return res, fmt.Errorf("gc %s: %w", dir, err)
 	}
-	p, err := readPointer(dir)
+	p, err := readPointer(fsys, dir)
 	switch {
 	case err == nil:
 		if p.gen != m.Generation {
@@ -66,7 +70,7 @@ func gc(dir string, m *Manifest, isIndexFile func(name string) bool) (GCResult, 
 		if g >= m.Generation {
 			continue
 		}
-		prev, err := LoadManifestFile(dir, ManifestFileName(g))
+		prev, err := LoadManifestFileFS(fsys, dir, ManifestFileName(g))
 		if err != nil {
 			continue // damaged or incomplete: not worth keeping
 		}
@@ -76,7 +80,7 @@ func gc(dir string, m *Manifest, isIndexFile func(name string) bool) (GCResult, 
 		}
 		break
 	}
-	ents, err := os.ReadDir(dir)
+	ents, err := fsys.ReadDir(dir)
 	if err != nil {
 		return res, fmt.Errorf("gc %s: %w", dir, err)
 	}
@@ -90,13 +94,13 @@ func gc(dir string, m *Manifest, isIndexFile func(name string) bool) (GCResult, 
 			res.Unknown = append(res.Unknown, name)
 			continue
 		}
-		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		if err := fsys.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return res, fmt.Errorf("gc %s: %w", dir, err)
 		}
 		res.Removed = append(res.Removed, name)
 	}
 	if len(res.Removed) > 0 {
-		if err := syncDir(dir); err != nil {
+		if err := syncDir(fsys, dir); err != nil {
 			return res, fmt.Errorf("gc %s: %w", dir, err)
 		}
 	}

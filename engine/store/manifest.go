@@ -10,7 +10,6 @@ import (
 	"hash/crc32"
 	"io"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -336,15 +335,15 @@ func (p pointer) encode() []byte {
 }
 
 // readPointer reads dir/MANIFEST. A missing file wraps fs.ErrNotExist.
-func readPointer(dir string) (pointer, error) {
+func readPointer(fsys FS, dir string) (pointer, error) {
 	path := filepath.Join(dir, PointerFile)
-	b, err := readLimited(path, maxPointerSize)
+	b, err := readLimited(fsys, path, maxPointerSize)
 	if err != nil {
 		return pointer{}, err
 	}
 	p, cerr := parsePointer(path, b)
 	if cerr != nil {
-		cerr.Remedy = recoverRemedy(dir, 0)
+		cerr.Remedy = recoverRemedy(fsys, dir, 0)
 		return pointer{}, cerr
 	}
 	return p, nil
@@ -391,8 +390,8 @@ func parsePointer(path string, b []byte) (pointer, *CorruptError) {
 }
 
 // readLimited reads a whole file of at most limit bytes.
-func readLimited(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path)
+func readLimited(fsys FS, path string, limit int64) ([]byte, error) {
+	f, err := fsys.Open(path)
 	if err != nil {
 		return nil, err
 	}
@@ -408,8 +407,8 @@ func readLimited(path string, limit int64) ([]byte, error) {
 }
 
 // recoverRemedy tells the user what to do about a damaged manifest.
-func recoverRemedy(dir string, except uint64) string {
-	gens, _ := ListManifests(dir)
+func recoverRemedy(fsys FS, dir string, except uint64) string {
+	gens, _ := ListManifestsFS(fsys, dir)
 	var names []string
 	for _, g := range slices.Backward(gens) {
 		if g != except {
@@ -425,8 +424,11 @@ func recoverRemedy(dir string, except uint64) string {
 
 // ListManifests returns the generations of the manifest files in dir, in
 // increasing order.
-func ListManifests(dir string) ([]uint64, error) {
-	ents, err := os.ReadDir(dir)
+func ListManifests(dir string) ([]uint64, error) { return ListManifestsFS(OSFS{}, dir) }
+
+// ListManifestsFS is ListManifests on the file system fsys (nil: OSFS).
+func ListManifestsFS(fsys FS, dir string) ([]uint64, error) {
+	ents, err := orOS(fsys).ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list manifests: %w", err)
 	}
@@ -449,15 +451,19 @@ func ListManifests(dir string) ([]uint64, error) {
 // them all). A directory without MANIFEST gives an error wrapping
 // fs.ErrNotExist; damage gives a *CorruptError naming the file and saying
 // what to do.
-func LoadManifest(dir string) (*Manifest, error) {
-	p, err := readPointer(dir)
+func LoadManifest(dir string) (*Manifest, error) { return LoadManifestFS(OSFS{}, dir) }
+
+// LoadManifestFS is LoadManifest on the file system fsys (nil: OSFS).
+func LoadManifestFS(fsys FS, dir string) (*Manifest, error) {
+	fsys = orOS(fsys)
+	p, err := readPointer(fsys, dir)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("load index %s: no %s (not an index, or nothing committed yet): %w", dir, PointerFile, err)
 		}
 		return nil, fmt.Errorf("load index %s: %w", dir, err)
 	}
-	m, err := loadManifest(dir, p.name, &p)
+	m, err := loadManifest(fsys, dir, p.name, &p)
 	if err != nil {
 		return nil, fmt.Errorf("load index %s: %w", dir, err)
 	}
@@ -467,27 +473,32 @@ func LoadManifest(dir string) (*Manifest, error) {
 // LoadManifestFile reads and checks the manifest file name in dir (for
 // example an earlier generation), without consulting MANIFEST.
 func LoadManifestFile(dir, name string) (*Manifest, error) {
+	return LoadManifestFileFS(OSFS{}, dir, name)
+}
+
+// LoadManifestFileFS is LoadManifestFile on the file system fsys (nil: OSFS).
+func LoadManifestFileFS(fsys FS, dir, name string) (*Manifest, error) {
 	if !manifestFileName.MatchString(name) {
 		return nil, fmt.Errorf("load manifest %s: not a manifest file name", name)
 	}
-	m, err := loadManifest(dir, name, nil)
+	m, err := loadManifest(orOS(fsys), dir, name, nil)
 	if err != nil {
 		return nil, fmt.Errorf("load index %s: %w", dir, err)
 	}
 	return m, nil
 }
 
-func loadManifest(dir, name string, p *pointer) (*Manifest, error) {
+func loadManifest(fsys FS, dir, name string, p *pointer) (*Manifest, error) {
 	path := filepath.Join(dir, name)
 	var gen uint64
 	if m := manifestFileName.FindStringSubmatch(name); m != nil {
 		gen, _ = strconv.ParseUint(m[1], 10, 64)
 	}
-	b, err := readLimited(path, maxManifestSize)
+	b, err := readLimited(fsys, path, maxManifestSize)
 	if err == nil {
 		var m *Manifest
 		if m, err = parseManifest(path, b, p, gen); err == nil {
-			if err := checkRefs(dir, m, name); err != nil {
+			if err := checkRefs(fsys, dir, m, name); err != nil {
 				return nil, err
 			}
 			return m, nil
@@ -497,7 +508,7 @@ func loadManifest(dir, name string, p *pointer) (*Manifest, error) {
 	}
 	var ce *CorruptError
 	if errors.As(err, &ce) && ce.Remedy == "" {
-		ce.Remedy = recoverRemedy(dir, gen)
+		ce.Remedy = recoverRemedy(fsys, dir, gen)
 	}
 	return nil, err
 }
@@ -536,10 +547,10 @@ func parseManifest(path string, b []byte, p *pointer, gen uint64) (*Manifest, er
 }
 
 // checkRefs verifies that every referenced file exists with its size.
-func checkRefs(dir string, m *Manifest, from string) error {
+func checkRefs(fsys FS, dir string, m *Manifest, from string) error {
 	for _, r := range m.Refs() {
 		path := filepath.Join(dir, r.Name)
-		st, err := os.Stat(path)
+		st, err := fsys.Stat(path)
 		if err != nil {
 			if errors.Is(err, fs.ErrNotExist) {
 				return &CorruptError{Path: path, Where: "file", Detail: fmt.Sprintf("missing, but %s references it (%s)", from, r.Field),
@@ -557,9 +568,12 @@ func checkRefs(dir string, m *Manifest, from string) error {
 
 // VerifyFiles reads every file m references and checks its size and whole-file
 // CRC-32C against the manifest.
-func VerifyFiles(dir string, m *Manifest) error {
+func VerifyFiles(dir string, m *Manifest) error { return VerifyFilesFS(OSFS{}, dir, m) }
+
+// VerifyFilesFS is VerifyFiles on the file system fsys (nil: OSFS).
+func VerifyFilesFS(fsys FS, dir string, m *Manifest) error {
 	for _, r := range m.Refs() {
-		if err := VerifyFile(dir, r.FileRef); err != nil {
+		if err := VerifyFileFS(fsys, dir, r.FileRef); err != nil {
 			return fmt.Errorf("verify %s: %w", r.Field, err)
 		}
 	}
@@ -567,9 +581,12 @@ func VerifyFiles(dir string, m *Manifest) error {
 }
 
 // VerifyFile checks one file's size and CRC-32C.
-func VerifyFile(dir string, ref FileRef) error {
+func VerifyFile(dir string, ref FileRef) error { return VerifyFileFS(OSFS{}, dir, ref) }
+
+// VerifyFileFS is VerifyFile on the file system fsys (nil: OSFS).
+func VerifyFileFS(fsys FS, dir string, ref FileRef) error {
 	path := filepath.Join(dir, ref.Name)
-	f, err := os.Open(path)
+	f, err := orOS(fsys).Open(path)
 	if err != nil {
 		return fmt.Errorf("verify: %w", err)
 	}
@@ -592,14 +609,18 @@ func VerifyFile(dir string, ref FileRef) error {
 // fsync, rename), then replaces MANIFEST the same way and fsyncs the
 // directory; MANIFEST's rename is the commit point. On success m's
 // Generation, FormatVersion, Created and Updated are set.
-func Commit(dir string, m *Manifest) error {
-	p, err := readPointer(dir)
+func Commit(dir string, m *Manifest) error { return CommitFS(OSFS{}, dir, m) }
+
+// CommitFS is Commit on the file system fsys (nil: OSFS).
+func CommitFS(fsys FS, dir string, m *Manifest) error {
+	fsys = orOS(fsys)
+	p, err := readPointer(fsys, dir)
 	var cur uint64
 	switch {
 	case err == nil:
 		cur = p.gen
 	case errors.Is(err, fs.ErrNotExist):
-		if gens, _ := ListManifests(dir); len(gens) > 0 {
+		if gens, _ := ListManifestsFS(fsys, dir); len(gens) > 0 {
 			return fmt.Errorf("commit index %s: no %s but %s exists: open the index with OpenForWrite (which recovers it) instead of starting a new one over it", dir, PointerFile, ManifestFileName(gens[len(gens)-1]))
 		}
 	default:
@@ -608,10 +629,10 @@ func Commit(dir string, m *Manifest) error {
 	if m.Generation != cur {
 		return fmt.Errorf("commit index %s: the manifest is generation %d but the index is at generation %d: it changed since the manifest was loaded (another writer?) — reload and retry", dir, m.Generation, cur)
 	}
-	return commitAt(dir, m, cur+1)
+	return commitAt(fsys, dir, m, cur+1)
 }
 
-func commitAt(dir string, m *Manifest, gen uint64) error {
+func commitAt(fsys FS, dir string, m *Manifest, gen uint64) error {
 	c := *m
 	c.FormatVersion = ManifestFormatVersion
 	c.Generation = gen
@@ -624,7 +645,7 @@ func commitAt(dir string, m *Manifest, gen uint64) error {
 		return fmt.Errorf("commit index %s: %w", dir, err)
 	}
 	name := ManifestFileName(gen)
-	if err := checkRefs(dir, &c, name); err != nil {
+	if err := checkRefs(fsys, dir, &c, name); err != nil {
 		return fmt.Errorf("commit index %s: %w", dir, err)
 	}
 	data, err := json.MarshalIndent(&c, "", "  ")
@@ -635,10 +656,10 @@ func commitAt(dir string, m *Manifest, gen uint64) error {
 	path := filepath.Join(dir, name)
 	// A manifest of this generation can only be the leftover of a commit
 	// that crashed before MANIFEST named it: unreferenced, safe to remove.
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("commit index %s: remove stale %s: %w", dir, name, err)
 	}
-	af, err := CreateAtomic(path)
+	af, err := CreateAtomicFS(fsys, path)
 	if err != nil {
 		return fmt.Errorf("commit index %s: %w", dir, err)
 	}
@@ -651,7 +672,7 @@ func commitAt(dir string, m *Manifest, gen uint64) error {
 		return fmt.Errorf("commit index %s: %w", dir, err)
 	}
 	ptr := pointer{name: name, gen: gen, size: ref.Size, crc: ref.CRC32C}
-	pf, err := createReplace(filepath.Join(dir, PointerFile))
+	pf, err := createReplace(fsys, filepath.Join(dir, PointerFile))
 	if err != nil {
 		return fmt.Errorf("commit index %s: %w", dir, err)
 	}
@@ -667,13 +688,13 @@ func commitAt(dir string, m *Manifest, gen uint64) error {
 }
 
 // createReplace is CreateAtomic for a file that Commit replaces (MANIFEST).
-func createReplace(path string) (*AtomicFile, error) {
+func createReplace(fsys FS, path string) (*AtomicFile, error) {
 	dir, base := filepath.Split(path)
-	f, err := createTemp(dir, base)
+	f, tmp, err := createTemp(fsys, dir, base)
 	if err != nil {
 		return nil, fmt.Errorf("create %s: %w", path, err)
 	}
-	return &AtomicFile{path: path, tmp: f.Name(), f: f, w: bufio.NewWriter(f)}, nil
+	return &AtomicFile{fsys: fsys, path: path, tmp: tmp, f: f, w: bufio.NewWriter(f)}, nil
 }
 
 // RecoverManifest rolls a damaged index back to its newest intact
@@ -683,8 +704,12 @@ func createReplace(path string) (*AtomicFile, error) {
 // file present), replacing a damaged MANIFEST. The caller must hold the
 // index lock. Documents committed after that generation are lost and must
 // be indexed again (the returned manifest's Inputs say from where).
-func RecoverManifest(dir string) (*Manifest, error) {
-	gens, err := ListManifests(dir)
+func RecoverManifest(dir string) (*Manifest, error) { return RecoverManifestFS(OSFS{}, dir) }
+
+// RecoverManifestFS is RecoverManifest on the file system fsys (nil: OSFS).
+func RecoverManifestFS(fsys FS, dir string) (*Manifest, error) {
+	fsys = orOS(fsys)
+	gens, err := ListManifestsFS(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("recover index %s: %w", dir, err)
 	}
@@ -693,12 +718,12 @@ func RecoverManifest(dir string) (*Manifest, error) {
 	}
 	var errs []error
 	for _, g := range slices.Backward(gens) {
-		m, err := LoadManifestFile(dir, ManifestFileName(g))
+		m, err := LoadManifestFileFS(fsys, dir, ManifestFileName(g))
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		if err := commitAt(dir, m, gens[len(gens)-1]+1); err != nil {
+		if err := commitAt(fsys, dir, m, gens[len(gens)-1]+1); err != nil {
 			return nil, fmt.Errorf("recover index %s: %w", dir, err)
 		}
 		return m, nil
@@ -715,39 +740,76 @@ func RecoverManifest(dir string) (*Manifest, error) {
 // or a MANIFEST deleted by hand), it rolls forward to the newest intact one
 // with RecoverManifest. A damaged MANIFEST or manifest is an error: nothing
 // is repaired behind the user's back. The caller must Release the lock.
-func OpenForWrite(dir string) (*Lock, *Manifest, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+func OpenForWrite(dir string) (*Lock, *Manifest, error) { return OpenForWriteFS(OSFS{}, dir) }
+
+// OpenForWriteFS is OpenForWrite on the file system fsys (nil: OSFS). The
+// writer lock is flock(2) on the operating system's file system; on any
+// other FS (MemFS: one process's memory) the returned Lock holds nothing.
+// A directory it creates is made durable (its parent is fsynced).
+func OpenForWriteFS(fsys FS, dir string) (*Lock, *Manifest, error) {
+	fsys = orOS(fsys)
+	if err := mkdirDurable(fsys, dir); err != nil {
 		return nil, nil, fmt.Errorf("open index %s for writing: %w", dir, err)
 	}
-	lock, err := AcquireLock(dir)
-	if err != nil {
-		return nil, nil, err
+	lock := &Lock{}
+	if _, ok := fsys.(OSFS); ok {
+		l, err := AcquireLock(dir)
+		if err != nil {
+			return nil, nil, err
+		}
+		lock = l
 	}
 	fail := func(err error) (*Lock, *Manifest, error) {
 		lock.Release()
 		return nil, nil, err
 	}
-	m, err := LoadManifest(dir)
+	m, err := LoadManifestFS(fsys, dir)
 	if errors.Is(err, fs.ErrNotExist) {
-		gens, lerr := ListManifests(dir)
+		gens, lerr := ListManifestsFS(fsys, dir)
 		if lerr != nil {
 			return fail(lerr)
 		}
 		if len(gens) == 0 {
-			if _, err := GC(dir, &Manifest{}); err != nil {
+			if _, err := GCFS(fsys, dir, &Manifest{}); err != nil {
 				return fail(err)
 			}
 			return lock, nil, nil
 		}
-		m, err = RecoverManifest(dir)
+		m, err = RecoverManifestFS(fsys, dir)
 	}
 	if err != nil {
 		return fail(err)
 	}
-	if _, err := GC(dir, m); err != nil {
+	if _, err := GCFS(fsys, dir, m); err != nil {
 		return fail(err)
 	}
 	return lock, m, nil
+}
+
+// mkdirDurable creates dir and its missing parents and fsyncs the parent of
+// each directory it created, so that a commit into dir cannot be lost with
+// a directory entry that was never made durable.
+func mkdirDurable(fsys FS, dir string) error {
+	dir = filepath.Clean(dir)
+	var created []string
+	for d := dir; ; d = filepath.Dir(d) {
+		if _, err := fsys.Stat(d); !errors.Is(err, fs.ErrNotExist) {
+			break
+		}
+		created = append(created, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	for _, d := range slices.Backward(created) {
+		if err := syncDir(fsys, filepath.Dir(d)); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // OpenSegment opens segment i's vector file and checks it against the

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -71,6 +70,12 @@ type FileKind struct {
 	// represent a segment without documents returns an error wrapping
 	// ErrNoDocuments, writing nothing, when remap keeps none.
 	CopyFiltered func(dst, src string, remap Remap) (FileRef, CopyStats, error)
+	// VerifyFS and CopyFilteredFS are Verify and CopyFiltered on a given
+	// file system. They are optional: a registry on the operating system's
+	// file system uses Verify and CopyFiltered; one on another FS
+	// (Registry.WithFS) needs them and refuses a kind without them.
+	VerifyFS       func(fsys FS, path string) (CopyStats, error)
+	CopyFilteredFS func(fsys FS, dst, src string, remap Remap) (FileRef, CopyStats, error)
 
 	field segField
 }
@@ -101,22 +106,24 @@ func (k *FileKind) Matches(name string) bool {
 // copy inside): Segment.Vectors, one row per passage.
 func VectorsKind() FileKind {
 	return FileKind{Key: "vectors", Prefix: "seg", Ext: "qvec", Holds: HoldsPassages,
-		Verify: verifyVectors, CopyFiltered: CopySegmentFiltered, field: inVectors}
+		Verify: func(path string) (CopyStats, error) { return verifyVectors(OSFS{}, path) }, CopyFiltered: CopySegmentFiltered,
+		VerifyFS: verifyVectors, CopyFilteredFS: CopySegmentFilteredFS, field: inVectors}
 }
 
 // DocsKind is the doc store (docs-NNNNNN.zst): Segment.Docs, one record per
 // document with its passages.
 func DocsKind() FileKind {
 	return FileKind{Key: "docs", Prefix: "docs", Ext: "zst", Holds: HoldsDocs | HoldsPassages,
-		Verify: verifyDocs, CopyFiltered: CopyDocsFiltered, field: inDocs}
+		Verify: func(path string) (CopyStats, error) { return verifyDocs(OSFS{}, path) }, CopyFiltered: CopyDocsFiltered,
+		VerifyFS: verifyDocs, CopyFilteredFS: CopyDocsFilteredFS, field: inDocs}
 }
 
 // verifyVectors reads every block of a vector segment (vectors, int8
 // scales, document ordinals, rescore vectors), checking every CRC and every
 // stored value (Vectors.Validate).
-func verifyVectors(path string) (CopyStats, error) {
+func verifyVectors(fsys FS, path string) (CopyStats, error) {
 	var st CopyStats
-	r, err := OpenSegment(path)
+	r, err := OpenSegmentFS(fsys, path)
 	if err != nil {
 		return st, fmt.Errorf("verify: %w", err)
 	}
@@ -154,9 +161,9 @@ func verifyVectors(path string) (CopyStats, error) {
 }
 
 // verifyDocs decodes every record of a doc store.
-func verifyDocs(path string) (CopyStats, error) {
+func verifyDocs(fsys FS, path string) (CopyStats, error) {
 	var st CopyStats
-	r, err := OpenDocs(path)
+	r, err := OpenDocsFS(fsys, path)
 	if err != nil {
 		return st, fmt.Errorf("verify: %w", err)
 	}
@@ -182,6 +189,7 @@ func verifyDocs(path string) (CopyStats, error) {
 // immutable and safe for concurrent use.
 type Registry struct {
 	kinds []FileKind // declaration order; vectors and docs among them
+	fs    FS         // the file system it works on (OSFS unless WithFS)
 }
 
 var (
@@ -231,7 +239,42 @@ func NewRegistry(kinds ...FileKind) (*Registry, error) {
 	if fields[inVectors] != 1 || fields[inDocs] != 1 {
 		return nil, fmt.Errorf("file kinds: every index holds vectors and docs: pass store.VectorsKind() and store.DocsKind() (got %d and %d)", fields[inVectors], fields[inDocs])
 	}
-	return &Registry{kinds: slices.Clone(kinds)}, nil
+	return &Registry{kinds: slices.Clone(kinds), fs: OSFS{}}, nil
+}
+
+// WithFS returns a copy of the registry that works on the file system fsys
+// (nil: OSFS). On a file system other than OSFS every kind's VerifyFS and
+// CopyFilteredFS are used; a kind without them is an error when one of its
+// files is verified or copied.
+func (r *Registry) WithFS(fsys FS) *Registry {
+	c := *r
+	c.fs = orOS(fsys)
+	return &c
+}
+
+// FS is the file system the registry works on.
+func (r *Registry) FS() FS { return orOS(r.fs) }
+
+// verify runs the kind's verification on the registry's file system.
+func (r *Registry) verify(k *FileKind, path string) (CopyStats, error) {
+	if k.VerifyFS != nil {
+		return k.VerifyFS(r.FS(), path)
+	}
+	if _, ok := r.FS().(OSFS); !ok {
+		return CopyStats{}, fmt.Errorf("verify %s: file kind %s has no VerifyFS and the registry is not on the operating system's file system", path, k.Key)
+	}
+	return k.Verify(path)
+}
+
+// copyFiltered runs the kind's filtered copy on the registry's file system.
+func (r *Registry) copyFiltered(k *FileKind, dst, src string, remap Remap) (FileRef, CopyStats, error) {
+	if k.CopyFilteredFS != nil {
+		return k.CopyFilteredFS(r.FS(), dst, src, remap)
+	}
+	if _, ok := r.FS().(OSFS); !ok {
+		return FileRef{}, CopyStats{}, fmt.Errorf("copy %s: file kind %s has no CopyFilteredFS and the registry is not on the operating system's file system", src, k.Key)
+	}
+	return k.CopyFiltered(dst, src, remap)
 }
 
 // Kinds returns the kinds in declaration order.
@@ -329,10 +372,10 @@ func (r *Registry) VerifySegment(dir string, seg Segment) error {
 		if !f.Kind.Matches(f.Ref.Name) {
 			return corrupt(path, "name ("+against+")", "not a %s file name (%s)", f.Kind.Key, f.Kind.FileName(seg.ID))
 		}
-		if err := VerifyFile(dir, f.Ref); err != nil {
+		if err := VerifyFileFS(r.FS(), dir, f.Ref); err != nil {
 			return err
 		}
-		st, err := f.Kind.Verify(path)
+		st, err := r.verify(&f.Kind, path)
 		if err != nil {
 			return err
 		}
@@ -360,10 +403,10 @@ func (r *Registry) Verify(dir string, m *Manifest) error {
 		}
 	}
 	if m.Tombstones != nil {
-		if err := VerifyFile(dir, *m.Tombstones); err != nil {
+		if err := VerifyFileFS(r.FS(), dir, *m.Tombstones); err != nil {
 			return err
 		}
-		if _, err := ReadTombstones(filepath.Join(dir, m.Tombstones.Name)); err != nil {
+		if _, err := ReadTombstonesFS(r.FS(), filepath.Join(dir, m.Tombstones.Name)); err != nil {
 			return err
 		}
 	}
@@ -406,7 +449,7 @@ func (r *Registry) CompactSegment(ctx context.Context, dir string, seg Segment, 
 	removeCreated := func() error {
 		var errs []error
 		for _, p := range slices.Backward(created) {
-			if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := r.FS().Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 				errs = append(errs, err)
 			}
 		}
@@ -432,7 +475,7 @@ func (r *Registry) CompactSegment(ctx context.Context, dir string, seg Segment, 
 		}
 		dst := filepath.Join(dir, f.Kind.FileName(newID))
 		src := filepath.Join(dir, f.Ref.Name)
-		ref, st, err := f.Kind.CopyFiltered(dst, src, remap)
+		ref, st, err := r.copyFiltered(&f.Kind, dst, src, remap)
 		if errors.Is(err, ErrNoDocuments) {
 			out = append(out, copied{SegmentFile: SegmentFile{Kind: f.Kind}, src: src, none: true})
 			continue
@@ -511,5 +554,5 @@ func disagree(path, other, detail string) error {
 // kinds; every other name, "<kind>-<number>.<ext>" names of undeclared kinds
 // included, is left alone and listed in GCResult.Unknown.
 func (r *Registry) GC(dir string, m *Manifest) (GCResult, error) {
-	return gc(dir, m, r.IsIndexFileName)
+	return gc(r.FS(), dir, m, r.IsIndexFileName)
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 )
 
 // Vector segment files (seg-NNNNNN.qvec): a block container (container.go)
@@ -65,6 +64,8 @@ type SegmentParams struct {
 	// the block; otherwise the block is stored raw. 0 means 32 (3%); a
 	// negative value keeps every frame.
 	MinSaving int
+	// FS is the file system the segment is written to; nil is OSFS.
+	FS FS
 }
 
 func (p *SegmentParams) withDefaults() SegmentParams {
@@ -135,7 +136,7 @@ func NewSegmentWriter(path string, p SegmentParams) (*SegmentWriter, error) {
 	binary.LittleEndian.PutUint64(h[16:], uint64(p.Count))
 	binary.LittleEndian.PutUint32(h[24:], uint32(p.BlockRows))
 	binary.LittleEndian.PutUint32(h[28:], uint32((p.Count+p.BlockRows-1)/p.BlockRows))
-	cw, err := newContainerWriter(path, segMagic, &h, compressOpts{level: p.Level, minSaving: p.MinSaving})
+	cw, err := newContainerWriter(p.FS, path, segMagic, &h, compressOpts{level: p.Level, minSaving: p.MinSaving})
 	if err != nil {
 		return nil, fmt.Errorf("write segment: %w", err)
 	}
@@ -369,8 +370,11 @@ type SegmentReader struct {
 }
 
 // OpenSegment opens a segment file for block-by-block reading.
-func OpenSegment(path string) (*SegmentReader, error) {
-	f, err := os.Open(path)
+func OpenSegment(path string) (*SegmentReader, error) { return OpenSegmentFS(OSFS{}, path) }
+
+// OpenSegmentFS is OpenSegment on the file system fsys (nil: OSFS).
+func OpenSegmentFS(fsys FS, path string) (*SegmentReader, error) {
+	f, err := orOS(fsys).Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("open segment: %w", err)
 	}
@@ -681,8 +685,11 @@ func (s *SegmentReader) Close() error {
 // trailer and every block's CRC-32C, block layout, int8 scales and group
 // order. Any damage is an error naming the file and the block (errors.Is
 // ErrCorrupt).
-func ReadSegment(path string) (*SegmentData, error) {
-	r, err := OpenSegment(path)
+func ReadSegment(path string) (*SegmentData, error) { return ReadSegmentFS(OSFS{}, path) }
+
+// ReadSegmentFS is ReadSegment on the file system fsys (nil: OSFS).
+func ReadSegmentFS(fsys FS, path string) (*SegmentData, error) {
+	r, err := OpenSegmentFS(fsys, path)
 	if err != nil {
 		return nil, err
 	}

@@ -3,7 +3,6 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
-	"os"
 	"slices"
 	"sort"
 )
@@ -89,9 +88,14 @@ func (t Tombstones) Renumber(ord uint32) (uint32, bool) {
 
 // WriteTombstones writes t to a new tombstone file at path.
 func WriteTombstones(path string, t Tombstones) (FileRef, error) {
+	return WriteTombstonesFS(OSFS{}, path, t)
+}
+
+// WriteTombstonesFS is WriteTombstones on the file system fsys (nil: OSFS).
+func WriteTombstonesFS(fsys FS, path string, t Tombstones) (FileRef, error) {
 	var h [headerSize]byte
 	binary.LittleEndian.PutUint64(h[8:], uint64(len(t.ords)))
-	cw, err := newContainerWriter(path, tombMagic, &h, compressOpts{level: DefaultLevel})
+	cw, err := newContainerWriter(orOS(fsys), path, tombMagic, &h, compressOpts{level: DefaultLevel})
 	if err != nil {
 		return FileRef{}, fmt.Errorf("write tombstones: %w", err)
 	}
@@ -111,8 +115,11 @@ func WriteTombstones(path string, t Tombstones) (FileRef, error) {
 }
 
 // ReadTombstones reads and verifies a tombstone file.
-func ReadTombstones(path string) (Tombstones, error) {
-	f, err := os.Open(path)
+func ReadTombstones(path string) (Tombstones, error) { return ReadTombstonesFS(OSFS{}, path) }
+
+// ReadTombstonesFS is ReadTombstones on the file system fsys (nil: OSFS).
+func ReadTombstonesFS(fsys FS, path string) (Tombstones, error) {
+	f, err := orOS(fsys).Open(path)
 	if err != nil {
 		return Tombstones{}, fmt.Errorf("read tombstones: %w", err)
 	}
