@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+
+	"github.com/quarry-search/quarry/engine/errs"
 )
 
 // Kinds of failure. Every error Download returns wraps at most one of these
@@ -35,6 +37,9 @@ var (
 	// ErrNetwork: the hub could not be reached, or it kept failing (5xx,
 	// connection errors) after every retry.
 	ErrNetwork = errors.New("hub unreachable")
+	// ErrTooLarge: a file is listed, declared or served larger than its
+	// listed size or than Options.MaxConfigSize / MaxWeightsSize.
+	ErrTooLarge = errors.New("file too large")
 )
 
 // HTTPError is an error status from the hub or its CDN.
@@ -87,6 +92,28 @@ func (e *Error) Unwrap() []error {
 		errs = append(errs, e.Cause)
 	}
 	return errs
+}
+
+// ErrorKind classifies the error for the engine's error table (engine/errs):
+// ErrTooLarge is errs.Limit, ErrIntegrity errs.Corrupt, the errors a user
+// fixes by changing the request or the credentials errs.BadInput, a canceled
+// request errs.Canceled, anything else errs.Internal.
+func (e *Error) ErrorKind() errs.Kind {
+	switch e.Kind {
+	case ErrTooLarge:
+		return errs.Limit
+	case ErrIntegrity:
+		return errs.Corrupt
+	case ErrInvalidRepo, ErrRepoNotFound, ErrRevisionNotFound, ErrFileNotFound,
+		ErrUnauthorized, ErrForbidden, ErrUnsupported:
+		return errs.BadInput
+	}
+	if e.Cause != nil {
+		if k := errs.KindOf(e.Cause); k != errs.Internal {
+			return k
+		}
+	}
+	return errs.Internal
 }
 
 func newError(kind error, cause error, format string, args ...any) error {

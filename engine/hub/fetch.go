@@ -111,6 +111,10 @@ func (d *downloader) download(ctx context.Context, f remoteFile) (string, error)
 			return d.cache.link(d.commit, f.Path, etag)
 		}
 	}
+	limit := d.opts.maxSize(f.Path)
+	if f.Size > limit {
+		return "", d.tooLarge(f, fmt.Sprintf("the listing gives %d bytes", f.Size), limit)
+	}
 	u := d.resolveURL(f.Path)
 	retry := func(cause error) error {
 		failures++
@@ -185,6 +189,10 @@ func (d *downloader) download(ctx context.Context, f remoteFile) (string, error)
 			}
 			continue
 		case http.StatusOK:
+			if err := d.checkDeclared(f, resp.ContentLength, limit); err != nil {
+				resp.Close()
+				return "", err
+			}
 			if size < 0 && resp.ContentLength >= 0 {
 				size = resp.ContentLength
 			}
@@ -200,24 +208,58 @@ func (d *downloader) download(ctx context.Context, f remoteFile) (string, error)
 				}
 				continue
 			}
+			if err := d.checkDeclared(f, total, limit); err != nil {
+				resp.Close()
+				return "", err
+			}
 			if size < 0 {
 				size = total
 			}
 		}
+		if size > limit {
+			resp.Close()
+			return "", d.tooLarge(f, fmt.Sprintf("the hub declares %d bytes", size), limit)
+		}
+		// bound is the most the file may hold: its size where the listing
+		// or the response gives one, else the bound of its kind.
+		bound := size
+		if bound < 0 {
+			bound = limit
+		}
+		var sum *digest
 		if !complete {
 			if offset > 0 {
 				resumed = true
 			}
-			n, rerr := d.receive(resp, partial, offset, f.Path, size)
+			sum = d.digestFor(f, etag, size)
+			if err := sum.prefill(partial, offset); err != nil {
+				// The kept bytes cannot be read back: start over.
+				resp.Close()
+				offset, resumed = 0, false
+				if err := retry(err); err != nil {
+					return "", err
+				}
+				continue
+			}
+			n, rerr := d.receive(resp, partial, offset, f.Path, size, bound, sum)
 			resp.Close()
 			offset += n
 			if n > 0 {
 				failures = 0 // progress: the count of failures starts over
 			}
 			var we *writeError
+			var over *overError
 			switch {
 			case errors.As(rerr, &we):
 				return "", fmt.Errorf("hub: writing %s: %w", partial, we.err)
+			case errors.As(rerr, &over):
+				os.Remove(partial)
+				d.prog.end(false)
+				served := fmt.Sprintf("the hub served more than %d bytes", bound)
+				if f.Size >= 0 {
+					served = fmt.Sprintf("the listing gives %d bytes, the hub served more than %d", f.Size, bound)
+				}
+				return "", d.tooLarge(f, served, limit)
 			case ctx.Err() != nil:
 				return "", fmt.Errorf("hub: downloading %s of %s: %w (%d bytes kept in %s; the next pull resumes)", f.Path, d.repo, ctx.Err(), offset, partial)
 			case rerr == nil && size >= 0 && offset < size:
@@ -230,7 +272,7 @@ func (d *downloader) download(ctx context.Context, f remoteFile) (string, error)
 				continue
 			}
 		}
-		if err := d.verify(partial, f, etag, size); err != nil {
+		if err := d.verify(partial, f, etag, size, sum); err != nil {
 			os.Remove(partial)
 			if resumed && !restart {
 				// Bytes kept from an earlier attempt may be what is wrong.
@@ -254,9 +296,38 @@ type writeError struct{ err error }
 
 func (e *writeError) Error() string { return e.err.Error() }
 
-// receive writes the body after offset bytes of the partial file and
-// returns how many bytes it wrote.
-func (d *downloader) receive(resp *response, partial string, offset int64, name string, size int64) (int64, error) {
+// overError is a body longer than the file may be (not retried).
+type overError struct{ bound int64 }
+
+func (e *overError) Error() string { return fmt.Sprintf("more than %d bytes", e.bound) }
+
+// tooLarge is the ErrTooLarge failure of f: what was listed or served, and
+// the bound of its kind.
+func (d *downloader) tooLarge(f remoteFile, what string, limit int64) error {
+	return newError(ErrTooLarge, nil, "hub: %s of %s is too large: %s (the bound for this kind of file is %d bytes; see Options.MaxConfigSize and MaxWeightsSize); nothing of it was kept", f.Path, d.repo, what, limit)
+}
+
+// checkDeclared compares the length a response declares (-1: none) with
+// the listed size and the bound, before a byte of the body is read.
+func (d *downloader) checkDeclared(f remoteFile, declared, limit int64) error {
+	switch {
+	case declared < 0:
+		return nil
+	case f.Size >= 0 && declared > f.Size:
+		return d.tooLarge(f, fmt.Sprintf("the listing gives %d bytes, the hub declares %d", f.Size, declared), limit)
+	case f.Size >= 0 && declared < f.Size:
+		return newError(ErrIntegrity, nil, "hub: %s of %s: the listing gives %d bytes, the hub declares %d; nothing of it was kept, pull again", f.Path, d.repo, f.Size, declared)
+	case declared > limit:
+		return d.tooLarge(f, fmt.Sprintf("the hub declares %d bytes", declared), limit)
+	}
+	return nil
+}
+
+// receive writes the body after offset bytes of the partial file, and into
+// sum as it goes, and returns how many bytes it wrote. The file never holds
+// more than bound bytes: a body that would make it longer stops at
+// bound+1 bytes read with an *overError.
+func (d *downloader) receive(resp *response, partial string, offset int64, name string, size, bound int64, sum *digest) (int64, error) {
 	if err := os.MkdirAll(filepath.Dir(partial), 0o755); err != nil {
 		return 0, &writeError{err}
 	}
@@ -276,13 +347,20 @@ func (d *downloader) receive(resp *response, partial string, offset int64, name 
 	buf := make([]byte, 256<<10)
 	var n int64
 	var rerr error
+	// One byte past the bound tells an oversized body from a complete one.
+	body := io.LimitReader(resp.Body, max(bound-offset, 0)+1)
 	for {
-		k, err := resp.Body.Read(buf)
+		k, err := body.Read(buf)
+		if k > 0 && offset+n+int64(k) > bound {
+			fl.Close()
+			return n, &overError{bound}
+		}
 		if k > 0 {
 			if _, werr := fl.Write(buf[:k]); werr != nil {
 				fl.Close()
 				return n, &writeError{werr}
 			}
+			sum.write(buf[:k])
 			n += int64(k)
 			d.bytes += int64(k)
 			d.prog.add(int64(k))
@@ -308,37 +386,80 @@ func (d *downloader) receive(resp *response, partial string, offset int64, name 
 // verify checks the size and, where the hub gives one, the hash of a
 // completed download: the sha256 of LFS files (their ETag), the git blob id
 // of the others when the listing confirms that is what the ETag is.
-func (d *downloader) verify(p string, f remoteFile, etag string, size int64) error {
-	fl, err := os.Open(p)
-	if err != nil {
-		return fmt.Errorf("hub: verifying %s: %w", f.Path, err)
-	}
-	defer fl.Close()
-	st, err := fl.Stat()
+//
+// sum, when not nil, holds the hash of the bytes as they were written; the
+// file is read back (streamed, never held in memory) only when no sum was
+// kept.
+func (d *downloader) verify(p string, f remoteFile, etag string, size int64, sum *digest) error {
+	st, err := os.Stat(p)
 	if err != nil {
 		return fmt.Errorf("hub: verifying %s: %w", f.Path, err)
 	}
 	if size >= 0 && st.Size() != size {
 		return newError(ErrIntegrity, nil, "hub: %s of %s: got %d bytes, the hub says %d; the download was deleted, pull again", f.Path, d.repo, st.Size(), size)
 	}
-	var h hash.Hash
-	var want, algo string
+	if sum == nil || sum.h == nil {
+		if sum = d.digestFor(f, etag, st.Size()); sum == nil {
+			return nil
+		}
+		if err := sum.prefill(p, st.Size()); err != nil {
+			return fmt.Errorf("hub: verifying %s: %w", f.Path, err)
+		}
+	}
+	if got := hex.EncodeToString(sum.h.Sum(nil)); got != sum.want {
+		return newError(ErrIntegrity, nil, "hub: %s of %s: %s mismatch: got %s, the hub says %s; the download was deleted, pull again", f.Path, d.repo, sum.algo, got, sum.want)
+	}
+	return nil
+}
+
+// digest is the hash a download is checked against: the sha256 of LFS files
+// (their ETag), the git blob id of the others when the listing confirms
+// that is what the ETag is. h is nil where the hash needs a size not known
+// yet (the git blob id hashes the size first).
+type digest struct {
+	h          hash.Hash
+	want, algo string
+}
+
+// digestFor is f's digest for a file of size bytes (-1: unknown), or nil
+// when the hub gives no hash to check.
+func (d *downloader) digestFor(f remoteFile, etag string, size int64) *digest {
 	switch {
 	case f.SHA256 != "":
-		h, want, algo = sha256.New(), f.SHA256, "sha256"
+		return &digest{h: sha256.New(), want: f.SHA256, algo: "sha256"}
 	case isSHA256(strings.ToLower(etag)):
-		h, want, algo = sha256.New(), strings.ToLower(etag), "sha256"
+		return &digest{h: sha256.New(), want: strings.ToLower(etag), algo: "sha256"}
 	case f.BlobID != "" && strings.EqualFold(f.BlobID, etag) && len(etag) == 40 && isHex(strings.ToLower(etag)):
-		h, want, algo = sha1.New(), strings.ToLower(etag), "git blob id"
-		fmt.Fprintf(h, "blob %d\x00", st.Size())
-	default:
+		g := &digest{want: strings.ToLower(etag), algo: "git blob id"}
+		if size >= 0 {
+			g.h = sha1.New()
+			fmt.Fprintf(g.h, "blob %d\x00", size)
+		}
+		return g
+	}
+	return nil
+}
+
+// write hashes bytes as they go to disk.
+func (g *digest) write(b []byte) {
+	if g != nil && g.h != nil {
+		g.h.Write(b)
+	}
+}
+
+// prefill hashes the first n bytes of the file p (kept from an earlier
+// attempt), streamed.
+func (g *digest) prefill(p string, n int64) error {
+	if g == nil || g.h == nil || n == 0 {
 		return nil
 	}
-	if _, err := io.Copy(h, fl); err != nil {
-		return fmt.Errorf("hub: verifying %s: %w", f.Path, err)
+	fl, err := os.Open(p)
+	if err != nil {
+		return err
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != want {
-		return newError(ErrIntegrity, nil, "hub: %s of %s: %s mismatch: got %s, the hub says %s; the download was deleted, pull again", f.Path, d.repo, algo, got, want)
+	defer fl.Close()
+	if _, err := io.CopyN(g.h, fl, n); err != nil {
+		return fmt.Errorf("reading back %s: %w", p, err)
 	}
 	return nil
 }

@@ -83,6 +83,32 @@ type Options struct {
 	StallTimeout time.Duration
 	// UserAgent is sent with every request. Empty: "quarry-hub/1".
 	UserAgent string
+	// MaxConfigSize bounds each file that is not weights (config.json,
+	// tokenizer files, vocabularies, module configurations): a file listed,
+	// declared or served larger fails with ErrTooLarge and nothing of it is
+	// kept. 0 or negative: DefaultMaxConfigSize.
+	MaxConfigSize int64
+	// MaxWeightsSize bounds each weights file (*.safetensors, *.bin, *.pt,
+	// *.pth, *.h5, *.msgpack, *.onnx, *.gguf) the same way. 0 or negative:
+	// DefaultMaxWeightsSize.
+	MaxWeightsSize int64
+}
+
+// The default bounds on one downloaded file. A file the listing gives a size
+// for is held to that size exactly (never more is written); the bounds cap
+// files without a listed size, and listed sizes too.
+const (
+	DefaultMaxConfigSize  int64 = 64 << 20 // 64 MiB
+	DefaultMaxWeightsSize int64 = 8 << 30  // 8 GiB
+)
+
+// maxSize is the bound on the file name.
+func (o Options) maxSize(name string) int64 {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".onnx", ".gguf":
+		return o.MaxWeightsSize
+	}
+	return o.MaxConfigSize
 }
 
 // Snapshot is a downloaded (or cached) revision of a repository.
@@ -220,6 +246,12 @@ func (o Options) withDefaults() (Options, error) {
 	}
 	if o.UserAgent == "" {
 		o.UserAgent = "quarry-hub/1"
+	}
+	if o.MaxConfigSize <= 0 {
+		o.MaxConfigSize = DefaultMaxConfigSize
+	}
+	if o.MaxWeightsSize <= 0 {
+		o.MaxWeightsSize = DefaultMaxWeightsSize
 	}
 	return o, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path"
 	"sort"
@@ -257,10 +258,20 @@ func checkBERT(p, repo, name string) error {
 	return newError(ErrUnsupported, nil, "hub: %s is not a BERT model: its %s has %s; quarry converts BERT encoders only", repo, name, desc)
 }
 
+// readJSON decodes the JSON file p, of at most DefaultMaxConfigSize bytes
+// (a cached file is not trusted to be small).
 func readJSON(p string, v any) error {
-	b, err := os.ReadFile(p)
+	fl, err := os.Open(p)
 	if err != nil {
 		return err
+	}
+	defer fl.Close()
+	b, err := io.ReadAll(io.LimitReader(fl, DefaultMaxConfigSize+1))
+	if err != nil {
+		return err
+	}
+	if int64(len(b)) > DefaultMaxConfigSize {
+		return newError(ErrTooLarge, nil, "larger than %d bytes", DefaultMaxConfigSize)
 	}
 	if err := json.Unmarshal(b, v); err != nil {
 		return fmt.Errorf("not valid JSON: %w", err)

@@ -103,6 +103,14 @@ type Fault struct {
 	StallAfter int64
 	// Corrupt flips the bits of the first byte of the body.
 	Corrupt bool
+	// Extra appends that many zero bytes to the body (a file served larger
+	// than the listing says), streamed, never held in memory.
+	Extra int64
+	// Truncate (> 0) serves only the first Truncate bytes of the body, as a
+	// complete answer (a file served smaller than the listing says).
+	Truncate int64
+	// NoLength omits Content-Length: the body is sent chunked.
+	NoLength bool
 	// Fired, if set, is called each time the fault applies, before the
 	// answer is written (a stall calls it after sending its bytes).
 	Fired func()
@@ -550,8 +558,17 @@ func (s *Server) serveBody(w http.ResponseWriter, r *http.Request, name string, 
 		body = append([]byte(nil), body...)
 		body[0] ^= 0xff
 	}
+	if f != nil && f.Truncate > 0 && f.Truncate < int64(len(body)) {
+		body = body[:f.Truncate]
+	}
+	var extra int64
+	if f != nil {
+		extra = f.Extra
+	}
 	w.Header().Set("Accept-Ranges", "bytes")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+	if f == nil || !f.NoLength {
+		w.Header().Set("Content-Length", strconv.FormatInt(int64(len(body))+extra, 10))
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.WriteHeader(status)
 	if r.Method == http.MethodHead {
@@ -577,5 +594,15 @@ func (s *Server) serveBody(w http.ResponseWriter, r *http.Request, name string, 
 	if f != nil && f.Fired != nil {
 		f.Fired()
 	}
-	w.Write(body)
+	if _, err := w.Write(body); err != nil || extra == 0 {
+		return
+	}
+	zeros := make([]byte, 64<<10)
+	for extra > 0 {
+		k := min(extra, int64(len(zeros)))
+		if _, err := w.Write(zeros[:k]); err != nil {
+			return // the client went away
+		}
+		extra -= k
+	}
 }
