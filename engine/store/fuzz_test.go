@@ -1,13 +1,17 @@
 package store
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/quarry-search/quarry/engine/errs"
 )
 
 // fixCRCs recomputes every checksum of a (mutated) container file where its
@@ -127,6 +131,47 @@ func FuzzLoadManifest(f *testing.F) {
 		if m, err := parseManifest("manifest", man, &p, 1); err == nil {
 			if _, err := json.Marshal(m); err != nil {
 				t.Fatalf("a valid manifest does not encode: %v", err)
+			}
+		}
+	})
+}
+
+// FuzzReadTombstones feeds arbitrary bytes (and the same bytes with
+// checksums repaired) to the tombstone reader: it returns an errs.Corrupt
+// error or a set that is sorted and unique, and that WriteTombstones writes
+// back to a file reading as the same set.
+func FuzzReadTombstones(f *testing.F) {
+	dir := f.TempDir()
+	for i, ords := range [][]uint32{nil, {0}, {3, 1, 2}, {7, 1 << 20, 1<<32 - 1}} {
+		p := filepath.Join(dir, TombstonesFileName(uint64(i+1)))
+		if _, err := WriteTombstones(p, NewTombstones(ords...)); err != nil {
+			f.Fatal(err)
+		}
+		b, _ := os.ReadFile(p)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		for _, in := range [][]byte{b, fixCRCs(b)} {
+			ts, err := readTombstones(bytes.NewReader(in), int64(len(in)), "fuzz.qtmb")
+			if err != nil {
+				if !errs.Is(err, errs.Corrupt) {
+					t.Fatalf("error of kind %v, want corrupt: %v", errs.KindOf(err), err)
+				}
+				continue
+			}
+			ords := ts.Ords()
+			for i := 1; i < len(ords); i++ {
+				if ords[i] <= ords[i-1] {
+					t.Fatalf("ordinals not sorted and unique: %v", ords)
+				}
+			}
+			p := filepath.Join(t.TempDir(), "t.qtmb")
+			if _, err := WriteTombstones(p, ts); err != nil {
+				t.Fatal(err)
+			}
+			back, err := ReadTombstones(p)
+			if err != nil || !slices.Equal(back.Ords(), ords) {
+				t.Fatalf("round trip: %v, %v; want %v", back.Ords(), err, ords)
 			}
 		}
 	})

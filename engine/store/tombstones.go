@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"fmt"
+	"io"
 	"slices"
 	"sort"
 )
@@ -128,7 +129,13 @@ func ReadTombstonesFS(fsys FS, path string) (Tombstones, error) {
 	if err != nil {
 		return Tombstones{}, fmt.Errorf("read tombstones: %w", err)
 	}
-	c, err := openContainer(f, st.Size(), path, tombMagic, "tombstone file")
+	return readTombstones(f, st.Size(), path)
+}
+
+// readTombstones reads and verifies the tombstone file of size bytes in r
+// (named path in errors).
+func readTombstones(r io.ReaderAt, size int64, path string) (Tombstones, error) {
+	c, err := openContainer(r, size, path, tombMagic, "tombstone file")
 	if err != nil {
 		return Tombstones{}, fmt.Errorf("read tombstones: %w", err)
 	}
