@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/quarry-search/quarry/engine/errs"
 )
 
 // Errors that Load returns wrap one of these (test with errors.Is), or an
@@ -29,6 +31,10 @@ type inputError struct {
 
 func (e *inputError) Error() string { return e.msg }
 func (e *inputError) Unwrap() error { return e.kind }
+
+// ErrorKind classifies broken and unsupported model files alike as the
+// caller's input (engine/errs).
+func (e *inputError) ErrorKind() errs.Kind { return errs.BadInput }
 
 func unsupported(format string, args ...any) error {
 	return &inputError{ErrUnsupported, fmt.Sprintf(format, args...)}

@@ -238,7 +238,12 @@ func openSafetensors(dir string, files []string, join func(string) string) (*wei
 		}
 		ws.closers = append(ws.closers, fh)
 		ws.files = append(ws.files, name)
-		if err := indexSafetensors(ws, fh, name); err != nil {
+		st, err := fh.Stat()
+		if err != nil {
+			ws.Close()
+			return nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if err := indexSafetensors(ws, fh, st.Size(), name); err != nil {
 			ws.Close()
 			return nil, err
 		}
@@ -246,18 +251,15 @@ func openSafetensors(dir string, files []string, join func(string) string) (*wei
 	return ws, nil
 }
 
-func indexSafetensors(ws *weightSet, fh *os.File, name string) error {
-	st, err := fh.Stat()
-	if err != nil {
-		return fmt.Errorf("%s: %w", name, err)
-	}
-	size := st.Size()
+// indexSafetensors indexes the tensors of the safetensors file of size
+// bytes in fh, named name in errors.
+func indexSafetensors(ws *weightSet, fh io.ReaderAt, size int64, name string) error {
 	var lenb [8]byte
 	if _, err := fh.ReadAt(lenb[:], 0); err != nil {
 		return invalid("%s: not a safetensors file: %d bytes", name, size)
 	}
 	hlen := binary.LittleEndian.Uint64(lenb[:])
-	if hlen > maxSafetensorsHeader || int64(hlen) > size-8 {
+	if hlen < 2 || hlen > maxSafetensorsHeader || int64(hlen) > size-8 { // "{}" is the smallest header
 		return invalid("%s: not a safetensors file: header length %d for a file of %d bytes", name, hlen, size)
 	}
 	hdr := make([]byte, hlen)
