@@ -419,21 +419,7 @@ func (d *downloader) run(ctx context.Context) (*Snapshot, error) {
 		return nil, err
 	}
 	d.commit = info.SHA
-	d.files = make(map[string]remoteFile, len(info.Siblings))
-	for _, s := range info.Siblings {
-		if !validFilePath(s.RFilename) {
-			continue // nothing quarry needs lives at such a path
-		}
-		f := remoteFile{Path: s.RFilename, Size: -1, BlobID: strings.ToLower(s.BlobID)}
-		if s.Size != nil {
-			f.Size = *s.Size
-		}
-		if s.LFS != nil && isSHA256(strings.ToLower(s.LFS.SHA256)) {
-			f.SHA256 = strings.ToLower(s.LFS.SHA256)
-			f.Size = s.LFS.Size
-		}
-		d.files[s.RFilename] = f
-	}
+	d.files = info.files()
 	src := &onlineSource{d: d}
 	files, err := selectFiles(ctx, src, d.repo)
 	if err != nil {
@@ -462,22 +448,59 @@ func (d *downloader) repoInfo(ctx context.Context) (*repoInfo, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, d.statusError(ctx, resp, "")
 	}
-	var info repoInfo
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxListing+1))
 	if err != nil {
 		return nil, d.requestError(ctx, err, "reading the listing of "+d.where())
 	}
-	if err := json.Unmarshal(body, &info); err != nil {
-		return nil, newError(nil, err, "hub: the listing of %s from %s is not valid JSON (is HF_ENDPOINT a hub?)", d.where(), d.opts.Endpoint)
+	if len(body) > maxListing {
+		return nil, newError(ErrTooLarge, nil, "hub: the listing of %s from %s is larger than %d bytes (is HF_ENDPOINT a hub?)", d.where(), d.opts.Endpoint, maxListing)
 	}
-	info.SHA = strings.ToLower(info.SHA)
-	if !IsCommitHash(info.SHA) {
-		return nil, newError(nil, nil, "hub: the listing of %s has no commit hash (sha %q)", d.where(), info.SHA)
+	info, err := parseListing(body)
+	if err != nil {
+		return nil, fmt.Errorf("hub: the listing of %s from %s: %w", d.where(), d.opts.Endpoint, err)
 	}
 	if IsCommitHash(d.revision) && info.SHA != d.revision {
 		return nil, newError(ErrIntegrity, nil, "hub: asked for commit %s of %s, the hub answered with commit %s", d.revision, d.repo, info.SHA)
 	}
+	return info, nil
+}
+
+// maxListing bounds the model info the hub answers with.
+const maxListing = 64 << 20
+
+// parseListing decodes the hub's model info and checks its commit hash.
+func parseListing(body []byte) (*repoInfo, error) {
+	var info repoInfo
+	if err := json.Unmarshal(body, &info); err != nil {
+		return nil, newError(nil, err, "not valid JSON (is HF_ENDPOINT a hub?)")
+	}
+	info.SHA = strings.ToLower(info.SHA)
+	if !IsCommitHash(info.SHA) {
+		return nil, newError(nil, nil, "no commit hash (sha %q)", info.SHA)
+	}
 	return &info, nil
+}
+
+// files are the listed files at paths safe to create, by path. A size the
+// listing does not give, or gives as negative, is -1 (unknown); a sha256
+// is kept only when it is one.
+func (info *repoInfo) files() map[string]remoteFile {
+	files := make(map[string]remoteFile, len(info.Siblings))
+	for _, s := range info.Siblings {
+		if !validFilePath(s.RFilename) {
+			continue // nothing quarry needs lives at such a path
+		}
+		f := remoteFile{Path: s.RFilename, Size: -1, BlobID: strings.ToLower(s.BlobID)}
+		if s.Size != nil && *s.Size >= 0 {
+			f.Size = *s.Size
+		}
+		if s.LFS != nil && isSHA256(strings.ToLower(s.LFS.SHA256)) {
+			f.SHA256 = strings.ToLower(s.LFS.SHA256)
+			f.Size = max(s.LFS.Size, -1)
+		}
+		files[s.RFilename] = f
+	}
+	return files
 }
 
 // requestError describes a failed request (no HTTP status).
