@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -195,5 +196,30 @@ func FuzzParseFilter(f *testing.F) {
 		}
 		ParseTime(s)
 		ParseNumber(s)
+	})
+}
+
+// FuzzParseSort: ParseSort never panics, refuses with a message that quotes
+// the spec, and what it accepts has a canonical non-empty field and String
+// writes back in a form that parses to the same spec.
+func FuzzParseSort(f *testing.F) {
+	for _, s := range []string{"likes", "likes:desc", " downloads : ASC ", "task:desc", ":asc", "a:b:c", "x:", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		spec, err := ParseSort(s)
+		if err != nil {
+			if !strings.Contains(err.Error(), fmt.Sprintf("%q", s)) {
+				t.Fatalf("%q: the error %q does not quote the spec", s, err)
+			}
+			return
+		}
+		if spec.Field == "" || CanonicalField(spec.Field) != spec.Field || strings.TrimSpace(spec.Field) != spec.Field {
+			t.Fatalf("%q: field %q", s, spec.Field)
+		}
+		again, err := ParseSort(spec.String())
+		if err != nil || again != spec {
+			t.Fatalf("%q → %+v → %q → %+v, %v", s, spec, spec.String(), again, err)
+		}
 	})
 }
