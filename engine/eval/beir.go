@@ -104,11 +104,19 @@ func LoadBEIR(dir, split string) (*Dataset, error) {
 	if err != nil {
 		return nil, err
 	}
-	ds.Judgments, ds.Warnings = qf.Judgments, qf.Warnings
 	qs, err := ReadQueries(queriesPath)
 	if err != nil {
 		return nil, err
 	}
+	if err := ds.join(qf, qs, qrelsPath, queriesPath); err != nil {
+		return nil, err
+	}
+	return ds, nil
+}
+
+// join fills the dataset from the split's judgments and the queries.
+func (ds *Dataset) join(qf *QrelsFile, qs []Query, qrelsPath, queriesPath string) error {
+	ds.Judgments, ds.Warnings = qf.Judgments, qf.Warnings
 	byID := make(map[string]Query, len(qs))
 	for _, q := range qs {
 		byID[q.ID] = q
@@ -129,9 +137,9 @@ func LoadBEIR(dir, split string) (*Dataset, error) {
 	sort.Strings(ds.UnknownQueries)
 	sort.Slice(ds.Queries, func(a, b int) bool { return ds.Queries[a].ID < ds.Queries[b].ID })
 	if len(ds.Queries) == 0 {
-		return nil, fmt.Errorf("beir %s: none of the %d queries judged in %s is in %s", dir, len(qf.Qrels), qrelsPath, queriesPath)
+		return fmt.Errorf("beir %s: none of the %d queries judged in %s is in %s", ds.Dir, len(qf.Qrels), qrelsPath, queriesPath)
 	}
-	return ds, nil
+	return nil
 }
 
 // BEIRConfig configures RunBEIR.

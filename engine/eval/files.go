@@ -130,9 +130,15 @@ func ReadQueries(path string) ([]Query, error) {
 		return nil, err
 	}
 	defer f.Close()
+	return parseQueries(f, path)
+}
+
+// parseQueries reads queries.jsonl from r (see ReadQueries); path is used in
+// errors.
+func parseQueries(r io.Reader, path string) ([]Query, error) {
 	var out []Query
 	seen := map[string]int{}
-	err = lines(f, path, func(n int, line string) error {
+	err := lines(r, path, func(n int, line string) error {
 		if strings.TrimSpace(line) == "" {
 			return nil
 		}
