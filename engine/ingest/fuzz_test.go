@@ -142,3 +142,62 @@ func FuzzMarkdown(f *testing.F) {
 		markdownTitle(body)
 	})
 }
+
+// FuzzHub feeds arbitrary models.jsonl and passages.jsonl files to the hub
+// format reader: it never panics; bad lines are BadRecords naming one of the
+// two files and a line; documents have unique non-empty ids, no blank
+// passage, and a text that is the concatenation of their passages when they
+// have any; every non-blank models.jsonl line is a record.
+func FuzzHub(f *testing.F) {
+	f.Add([]byte(hubModel("m/a", `, "readme": "---\nlicense: mit\n---\n# A\nThe readme."`)+"\n"+hubModel("m/b", "")),
+		[]byte(hubPassage(1, "m/b", "b one\n")+"\r\n\r\n"+hubPassage(0, "m/a", "a")+"\n"+hubPassage(1, "m/b", "b two")))
+	f.Add([]byte(hubModel("m/a", "")+"\n"+hubModel("m/a", "")+"\n\n"), []byte(hubPassage(0, "m/x", "x")+"\n"+hubPassage(2, "m/a", " ")+"\n{\"id\": -1}\n"))
+	f.Add([]byte(`{"modelId": 7}`), []byte(`{"id": "0", "modelId": "m", "passage": null}`))
+	f.Fuzz(func(t *testing.T, models, passages []byte) {
+		dir := t.TempDir()
+		write(t, dir, map[string]string{"models.jsonl": string(models), "passages.jsonl": string(passages)})
+		r, err := Open(dir, Options{Format: FormatHub})
+		if err != nil {
+			return // an unreadable layout (too many lines, ...) is refused whole
+		}
+		defer r.Close()
+		seen := map[string]bool{}
+		for {
+			doc, err := r.Next()
+			if err == io.EOF {
+				break
+			}
+			var b *BadRecord
+			if errors.As(err, &b) {
+				if (!strings.HasSuffix(b.File, "models.jsonl") && !strings.HasSuffix(b.File, "passages.jsonl")) || b.Line < 1 || b.Msg == "" {
+					t.Fatalf("bad record without a place or message: %+v", b)
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("Next: %v", err)
+			}
+			if doc.ID == "" || seen[doc.ID] {
+				t.Fatalf("document id %q empty or repeated", doc.ID)
+			}
+			seen[doc.ID] = true
+			for _, p := range doc.Passages {
+				if strings.TrimSpace(p) == "" {
+					t.Fatalf("%s: a blank passage", doc.ID)
+				}
+			}
+			if doc.Passages != nil && doc.Text != strings.Join(doc.Passages, "") {
+				t.Fatalf("%s: text %q is not its passages %q", doc.ID, doc.Text, doc.Passages)
+			}
+		}
+		var lines int64
+		for _, l := range bytes.Split(models, []byte("\n")) {
+			if len(bytes.TrimSpace(l)) > 0 {
+				lines++
+			}
+		}
+		if r.Records() != lines {
+			t.Fatalf("%d records for %d non-blank lines of models.jsonl", r.Records(), lines)
+		}
+	})
+}
