@@ -74,19 +74,11 @@ test: deps native
 goget:
 	scripts/goget/run.sh
 
-## fuzz: run each fuzzer for a while (FUZZTIME=60s)
+## fuzz: run every fuzz target (scripts/fuzz/targets.sh finds them) for FUZZTIME each
 FUZZTIME ?= 60s
+FUZZMINIMIZETIME ?= 10s
 fuzz: native
-	$(GO) test -run XXX -fuzz FuzzParse -fuzztime $(FUZZTIME) ./engine/gguf/
-	$(GO) test -run XXX -fuzz FuzzEncode -fuzztime $(FUZZTIME) ./engine/tokenize/
-	$(GO) test -run XXX -fuzz FuzzJSONL -fuzztime $(FUZZTIME) ./engine/ingest/
-	$(GO) test -run XXX -fuzz FuzzSplit -fuzztime $(FUZZTIME) ./engine/chunk/
-	$(GO) test -run XXX -fuzz FuzzParseFilter -fuzztime $(FUZZTIME) ./engine/meta/
-	$(GO) test -run XXX -fuzz FuzzUnpickle -fuzztime $(FUZZTIME) ./engine/hf/
-	$(GO) test -run XXX -fuzz FuzzParseSegment -fuzztime $(FUZZTIME) ./engine/lexical/
-	$(GO) test -run XXX -fuzz FuzzCopyFiltered -fuzztime $(FUZZTIME) ./engine/lexical/
-	$(GO) test -run XXX -fuzz 'FuzzParse$$' -fuzztime $(FUZZTIME) ./engine/sparse/
-	$(GO) test -run XXX -fuzz FuzzParseResealed -fuzztime $(FUZZTIME) ./engine/sparse/
+	GO=$(GO) scripts/fuzz/targets.sh -t $(FUZZTIME) -m $(FUZZMINIMIZETIME)
 
 ## demo: set up and run the main job on a built-in default: index the Debian package descriptions
 ## of this machine (apt-cache dumpavail) with the real all-MiniLM-L6-v2, then search it
