@@ -5,10 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"path"
 	"sort"
 	"strings"
+
+	"github.com/quarry-search/quarry/internal/fsx"
 )
 
 // source is where selectFiles finds files: the hub (downloading into the
@@ -261,7 +262,7 @@ func checkBERT(p, repo, name string) error {
 // readJSON decodes the JSON file p, of at most DefaultMaxConfigSize bytes
 // (a cached file is not trusted to be small).
 func readJSON(p string, v any) error {
-	fl, err := os.Open(p)
+	fl, err := fsx.OpenRegular(p, "JSON file")
 	if err != nil {
 		return err
 	}
