@@ -27,12 +27,7 @@ func SegmentFileName(seq uint64) string { return store.FileName(filePrefix, seq,
 func FileKind() store.FileKind {
 	return store.FileKind{
 		Key: FileKey, Prefix: filePrefix, Ext: fileExt, Holds: store.HoldsDocs,
-		Verify: func(path string) (store.CopyStats, error) { return verifyFS(store.OS(), path) },
-		CopyFiltered: func(dst, src string, remap store.Remap) (store.FileRef, store.CopyStats, error) {
-			return copyKindFS(store.OS(), dst, src, remap)
-		},
-		VerifyFS:       verifyFS,
-		CopyFilteredFS: copyKindFS,
+		Verify: verifyFS, CopyFiltered: copyKindFS,
 	}
 }
 

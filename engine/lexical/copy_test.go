@@ -315,7 +315,7 @@ func TestCopyFilteredCorruption(t *testing.T) {
 	}
 	k := FileKind()
 	var ce *store.CorruptError
-	if _, err := k.Verify(dst); !errors.As(err, &ce) || ce.Path != dst || ce.Where != "section meta" {
+	if _, err := k.Verify(store.OS(), dst); !errors.As(err, &ce) || ce.Path != dst || ce.Where != "section meta" {
 		t.Fatalf("Verify: %v", err)
 	}
 }
@@ -334,16 +334,16 @@ func TestFileKind(t *testing.T) {
 	if _, _, err := BuildSegment(context.Background(), src, smallCorpus(20), English()); err != nil {
 		t.Fatal(err)
 	}
-	st, err := k.Verify(src)
+	st, err := k.Verify(store.OS(), src)
 	if err != nil || st != (store.CopyStats{Docs: 12, FirstOrd: 20, LastOrd: 31}) {
 		t.Fatalf("Verify: %+v, %v", st, err)
 	}
 	tomb := store.NewTombstones(0, 1, 20, 25)
-	ref, st, err := k.CopyFiltered(filepath.Join(dir, k.FileName(2)), src, tomb.Renumber)
+	ref, st, err := k.CopyFiltered(store.OS(), filepath.Join(dir, k.FileName(2)), src, tomb.Renumber)
 	if err != nil || st != (store.CopyStats{Docs: 10, FirstOrd: 18, LastOrd: 27}) || ref.Name != k.FileName(2) {
 		t.Fatalf("CopyFiltered: %+v, %+v, %v", ref, st, err)
 	}
-	if _, _, err := k.CopyFiltered(filepath.Join(dir, k.FileName(3)), src, func(uint32) (uint32, bool) { return 0, false }); !errors.Is(err, store.ErrNoDocuments) {
+	if _, _, err := k.CopyFiltered(store.OS(), filepath.Join(dir, k.FileName(3)), src, func(uint32) (uint32, bool) { return 0, false }); !errors.Is(err, store.ErrNoDocuments) {
 		t.Fatalf("empty copy: %v", err)
 	}
 }

@@ -466,16 +466,16 @@ func TestFileKind(t *testing.T) {
 	if err := store.VerifyFile(dir, ref); err != nil {
 		t.Fatal(err)
 	}
-	st, err := k.Verify(src)
+	st, err := k.Verify(store.OS(), src)
 	if err != nil || st != (store.CopyStats{Docs: 3, Passages: 4, FirstOrd: 3, LastOrd: 8}) {
 		t.Fatalf("Verify: %+v, %v", st, err)
 	}
 	tomb := store.NewTombstones(0, 5)
-	nref, st, err := k.CopyFiltered(filepath.Join(dir, FileName(2)), src, tomb.Renumber)
+	nref, st, err := k.CopyFiltered(store.OS(), filepath.Join(dir, FileName(2)), src, tomb.Renumber)
 	if err != nil || st != (store.CopyStats{Docs: 2, Passages: 3, FirstOrd: 2, LastOrd: 6}) || nref.Name != FileName(2) {
 		t.Fatalf("CopyFiltered: %+v, %+v, %v", nref, st, err)
 	}
-	if _, st, err := k.CopyFiltered(filepath.Join(dir, FileName(3)), src, func(uint32) (uint32, bool) { return 0, false }); err != nil || st != (store.CopyStats{}) {
+	if _, st, err := k.CopyFiltered(store.OS(), filepath.Join(dir, FileName(3)), src, func(uint32) (uint32, bool) { return 0, false }); err != nil || st != (store.CopyStats{}) {
 		t.Fatalf("empty copy: %+v, %v", st, err)
 	}
 	b, _ := os.ReadFile(src)
@@ -485,10 +485,10 @@ func TestFileKind(t *testing.T) {
 		t.Fatal(err)
 	}
 	var ce *store.CorruptError
-	if _, err := k.Verify(bad); !errors.As(err, &ce) || ce.Path != bad || ce.Where != "rows section" || ce.Remedy != "rebuild the index" {
+	if _, err := k.Verify(store.OS(), bad); !errors.As(err, &ce) || ce.Path != bad || ce.Where != "rows section" || ce.Remedy != "rebuild the index" {
 		t.Fatalf("Verify(damaged): %v", err)
 	}
-	if _, _, err := k.CopyFiltered(filepath.Join(dir, FileName(4)), bad, tomb.Renumber); !errors.As(err, &ce) || ce.Path != bad {
+	if _, _, err := k.CopyFiltered(store.OS(), filepath.Join(dir, FileName(4)), bad, tomb.Renumber); !errors.As(err, &ce) || ce.Path != bad {
 		t.Fatalf("CopyFiltered(damaged): %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, FileName(4))); !errors.Is(err, os.ErrNotExist) {

@@ -9,12 +9,7 @@ import "github.com/quarry-search/quarry/engine/store"
 func FileKind() store.FileKind {
 	return store.FileKind{
 		Key: FileKey, Prefix: filePrefix, Ext: fileExt, Holds: store.HoldsPassages,
-		Verify: func(path string) (store.CopyStats, error) { return verifyFS(store.OS(), path) },
-		CopyFiltered: func(dst, src string, remap store.Remap) (store.FileRef, store.CopyStats, error) {
-			return copyKindFS(store.OS(), dst, src, remap)
-		},
-		VerifyFS:       verifyFS,
-		CopyFilteredFS: copyKindFS,
+		Verify: verifyFS, CopyFiltered: copyKindFS,
 	}
 }
 

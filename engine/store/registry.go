@@ -61,7 +61,7 @@ type FileKind struct {
 	// file holds (documents, passages, ordinal range: counts the kind does
 	// not hold in full are what the file has, e.g. the documents that have
 	// passages). Damage is a *CorruptError naming path.
-	Verify func(path string) (CopyStats, error)
+	Verify func(fsys FS, path string) (CopyStats, error)
 	// CopyFiltered writes to dst a copy of the file src without the
 	// documents remap drops, the kept ones under their new ordinals (the
 	// compaction of a segment), and returns the new file's reference and
@@ -69,13 +69,9 @@ type FileKind struct {
 	// file) and leaves no file at dst when it fails. A kind that cannot
 	// represent a segment without documents returns an error wrapping
 	// ErrNoDocuments, writing nothing, when remap keeps none.
-	CopyFiltered func(dst, src string, remap Remap) (FileRef, CopyStats, error)
-	// VerifyFS and CopyFilteredFS are Verify and CopyFiltered on a given
-	// file system. They are optional: a registry on the operating system's
-	// file system uses Verify and CopyFiltered; one on another FS
-	// (Registry.WithFS) needs them and refuses a kind without them.
-	VerifyFS       func(fsys FS, path string) (CopyStats, error)
-	CopyFilteredFS func(fsys FS, dst, src string, remap Remap) (FileRef, CopyStats, error)
+	// Both work on the file system they are given (the registry's: the
+	// operating system's, or a test's MemFS).
+	CopyFiltered func(fsys FS, dst, src string, remap Remap) (FileRef, CopyStats, error)
 
 	field segField
 }
@@ -106,16 +102,14 @@ func (k *FileKind) Matches(name string) bool {
 // copy inside): Segment.Vectors, one row per passage.
 func VectorsKind() FileKind {
 	return FileKind{Key: "vectors", Prefix: "seg", Ext: "qvec", Holds: HoldsPassages,
-		Verify: func(path string) (CopyStats, error) { return verifyVectors(OSFS{}, path) }, CopyFiltered: CopySegmentFiltered,
-		VerifyFS: verifyVectors, CopyFilteredFS: CopySegmentFilteredFS, field: inVectors}
+		Verify: verifyVectors, CopyFiltered: CopySegmentFilteredFS, field: inVectors}
 }
 
 // DocsKind is the doc store (docs-NNNNNN.zst): Segment.Docs, one record per
 // document with its passages.
 func DocsKind() FileKind {
 	return FileKind{Key: "docs", Prefix: "docs", Ext: "zst", Holds: HoldsDocs | HoldsPassages,
-		Verify: func(path string) (CopyStats, error) { return verifyDocs(OSFS{}, path) }, CopyFiltered: CopyDocsFiltered,
-		VerifyFS: verifyDocs, CopyFilteredFS: CopyDocsFilteredFS, field: inDocs}
+		Verify: verifyDocs, CopyFiltered: CopyDocsFilteredFS, field: inDocs}
 }
 
 // verifyVectors reads every block of a vector segment (vectors, int8
@@ -243,9 +237,7 @@ func NewRegistry(kinds ...FileKind) (*Registry, error) {
 }
 
 // WithFS returns a copy of the registry that works on the file system fsys
-// (nil: OSFS). On a file system other than OSFS every kind's VerifyFS and
-// CopyFilteredFS are used; a kind without them is an error when one of its
-// files is verified or copied.
+// (nil: OSFS).
 func (r *Registry) WithFS(fsys FS) *Registry {
 	c := *r
 	c.fs = orOS(fsys)
@@ -257,24 +249,12 @@ func (r *Registry) FS() FS { return orOS(r.fs) }
 
 // verify runs the kind's verification on the registry's file system.
 func (r *Registry) verify(k *FileKind, path string) (CopyStats, error) {
-	if k.VerifyFS != nil {
-		return k.VerifyFS(r.FS(), path)
-	}
-	if _, ok := r.FS().(OSFS); !ok {
-		return CopyStats{}, fmt.Errorf("verify %s: file kind %s has no VerifyFS and the registry is not on the operating system's file system", path, k.Key)
-	}
-	return k.Verify(path)
+	return k.Verify(r.FS(), path)
 }
 
 // copyFiltered runs the kind's filtered copy on the registry's file system.
 func (r *Registry) copyFiltered(k *FileKind, dst, src string, remap Remap) (FileRef, CopyStats, error) {
-	if k.CopyFilteredFS != nil {
-		return k.CopyFilteredFS(r.FS(), dst, src, remap)
-	}
-	if _, ok := r.FS().(OSFS); !ok {
-		return FileRef{}, CopyStats{}, fmt.Errorf("copy %s: file kind %s has no CopyFilteredFS and the registry is not on the operating system's file system", src, k.Key)
-	}
-	return k.CopyFiltered(dst, src, remap)
+	return k.CopyFiltered(r.FS(), dst, src, remap)
 }
 
 // Kinds returns the kinds in declaration order.

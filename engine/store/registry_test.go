@@ -44,11 +44,11 @@ func blobKind(key, prefix, ext string, holds Holds) FileKind {
 		return st
 	}
 	return FileKind{Key: key, Prefix: prefix, Ext: ext, Holds: holds,
-		Verify: func(path string) (CopyStats, error) {
+		Verify: func(_ FS, path string) (CopyStats, error) {
 			e, err := parse(path)
 			return stats(e), err
 		},
-		CopyFiltered: func(dst, src string, remap Remap) (FileRef, CopyStats, error) {
+		CopyFiltered: func(_ FS, dst, src string, remap Remap) (FileRef, CopyStats, error) {
 			e, err := parse(src)
 			if err != nil {
 				return FileRef{}, CopyStats{}, err
