@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/quarry-search/quarry/engine/bert"
+	"github.com/quarry-search/quarry/internal/fsx"
 )
 
 // maxShapeErrors bounds the tensor problems listed in one error.
@@ -159,7 +160,7 @@ func (l *loader) readWeights(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		h, err := fileSHA256(l.path(f))
+		h, err := fsx.SHA256(l.path(f))
 		if err != nil {
 			return err
 		}

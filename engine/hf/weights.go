@@ -3,9 +3,7 @@ package hf
 import (
 	"archive/zip"
 	"bytes"
-	"crypto/sha256"
 	"encoding/binary"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -475,16 +473,3 @@ func readZipEntry(f *zip.File, limit int64) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// fileSHA256 hashes a file.
-func fileSHA256(path string) (string, error) {
-	f, err := fsx.OpenRegular(path, "")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}

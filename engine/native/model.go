@@ -7,11 +7,8 @@ package native
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"sync"
 
@@ -194,18 +191,7 @@ func (m *Model) SHA256() (string, error) {
 }
 
 // FileSHA256 hashes a file (hex).
-func FileSHA256(path string) (string, error) {
-	f, err := fsx.OpenRegular(path, "")
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
+func FileSHA256(path string) (string, error) { return fsx.SHA256(path) }
 
 // WeightType is the tensor type of the layer weights ("f32", "f16",
 // "q8_0"; "" if unknown).

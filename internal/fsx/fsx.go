@@ -11,8 +11,11 @@
 package fsx
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"syscall"
@@ -103,4 +106,19 @@ func statError(path, what string, err error) error {
 		return errs.Mark(errs.BadInput, err)
 	}
 	return err
+}
+
+// SHA256 is the lowercase hex SHA-256 of the regular file at path, read in a
+// stream (OpenRegular's checks and errors).
+func SHA256(path string) (string, error) {
+	f, err := OpenRegular(path, "")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
