@@ -472,4 +472,3 @@ func readZipEntry(f *zip.File, limit int64) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
-
