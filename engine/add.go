@@ -217,7 +217,7 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 	tok := enc.Tokenizer()
 	window, overlap, titled := man.Chunking.Window, man.Chunking.Overlap, man.Chunking.Title
 	nextOrd := man.NextDocOrd()
-	seen := map[string]bool{}
+	seen := map[string]bool{} // ids of the segment in progress (committed ones are in ids)
 	var p pending
 	flush := func(records int64, done bool) error {
 		if p.passages == 0 && len(p.docs) == 0 {
@@ -237,6 +237,7 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 		for _, d := range p.docs {
 			ids[d.ID] = d.Ord
 		}
+		clear(seen)
 		st.Segments++
 		p = pending{}
 		st.Committed = records
