@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"sort"
+	"unsafe"
 
 	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/internal/fsx"
@@ -120,6 +121,8 @@ type reader struct {
 	off  int64
 	size int64
 	fld  string
+
+	scratch [8]byte
 }
 
 func (r *reader) fail(msg string, args ...any) error {
@@ -140,8 +143,21 @@ func (r *reader) bytes(n int64) ([]byte, error) {
 	return b, nil
 }
 
+// fixed reads n ≤ 8 bytes into the reader's scratch buffer.
+func (r *reader) fixed(n int64) ([]byte, error) {
+	if n > r.remaining() {
+		return nil, r.fail("needs %d bytes, file has %d left (truncated?)", n, r.remaining())
+	}
+	b := r.scratch[:n]
+	if _, err := io.ReadFull(r.r, b); err != nil {
+		return nil, r.fail("read: %v", err)
+	}
+	r.off += n
+	return b, nil
+}
+
 func (r *reader) u32() (uint32, error) {
-	b, err := r.bytes(4)
+	b, err := r.fixed(4)
 	if err != nil {
 		return 0, err
 	}
@@ -149,7 +165,7 @@ func (r *reader) u32() (uint32, error) {
 }
 
 func (r *reader) u64() (uint64, error) {
-	b, err := r.bytes(8)
+	b, err := r.fixed(8)
 	if err != nil {
 		return 0, err
 	}
@@ -164,11 +180,14 @@ func (r *reader) str() (string, error) {
 	if n > maxStringLen || int64(n) > r.remaining() {
 		return "", r.fail("string length %d exceeds the %d bytes left (truncated?)", n, r.remaining())
 	}
+	if n == 0 {
+		return "", nil
+	}
 	b, err := r.bytes(int64(n))
 	if err != nil {
 		return "", err
 	}
-	return string(b), nil
+	return unsafe.String(&b[0], len(b)), nil // b is fresh and never written again: no second copy
 }
 
 // Parse reads and validates a GGUF header from r, whose total size is size.
@@ -321,31 +340,31 @@ func parse(ra io.ReaderAt, size int64, path string) (*File, error) {
 func (r *reader) value(t ValueType, depth int) (Value, error) {
 	switch t {
 	case TypeUint8, TypeUint16, TypeUint32, TypeUint64:
-		b, err := r.bytes(int64(t.scalarSize()))
+		b, err := r.fixed(int64(t.scalarSize()))
 		if err != nil {
 			return Value{}, err
 		}
 		return Value{Type: t, v: decodeUint(b)}, nil
 	case TypeInt8, TypeInt16, TypeInt32, TypeInt64:
-		b, err := r.bytes(int64(t.scalarSize()))
+		b, err := r.fixed(int64(t.scalarSize()))
 		if err != nil {
 			return Value{}, err
 		}
 		return Value{Type: t, v: decodeInt(b)}, nil
 	case TypeFloat32:
-		b, err := r.bytes(4)
+		b, err := r.fixed(4)
 		if err != nil {
 			return Value{}, err
 		}
 		return Value{Type: t, v: float64(math.Float32frombits(binary.LittleEndian.Uint32(b)))}, nil
 	case TypeFloat64:
-		b, err := r.bytes(8)
+		b, err := r.fixed(8)
 		if err != nil {
 			return Value{}, err
 		}
 		return Value{Type: t, v: math.Float64frombits(binary.LittleEndian.Uint64(b))}, nil
 	case TypeBool:
-		b, err := r.bytes(1)
+		b, err := r.fixed(1)
 		if err != nil {
 			return Value{}, err
 		}
@@ -399,56 +418,24 @@ func (r *reader) array(et ValueType, n int, depth int) (Value, error) {
 			a[i] = s
 		}
 		v.v = a
-	case TypeUint8, TypeUint16, TypeUint32, TypeUint64:
-		sz := int64(et.scalarSize())
-		b, err := r.bytes(sz * int64(n))
+	case TypeUint8, TypeUint16, TypeUint32, TypeUint64, TypeInt8, TypeInt16, TypeInt32, TypeInt64,
+		TypeFloat32, TypeFloat64, TypeBool:
+		// Fixed-size elements stay in their encoded little-endian bytes,
+		// one copy the size of the file's (a 30k-entry i32 array is 120 kB,
+		// not 30k int64s plus a read buffer); accessors decode on demand.
+		b, err := r.bytes(int64(et.scalarSize()) * int64(n))
 		if err != nil {
 			return Value{}, err
 		}
-		a := make([]uint64, n)
-		for i := range a {
-			a[i] = decodeUint(b[int64(i)*sz : int64(i+1)*sz])
-		}
-		v.v = a
-	case TypeInt8, TypeInt16, TypeInt32, TypeInt64:
-		sz := int64(et.scalarSize())
-		b, err := r.bytes(sz * int64(n))
-		if err != nil {
-			return Value{}, err
-		}
-		a := make([]int64, n)
-		for i := range a {
-			a[i] = decodeInt(b[int64(i)*sz : int64(i+1)*sz])
-		}
-		v.v = a
-	case TypeFloat32, TypeFloat64:
-		sz := int64(et.scalarSize())
-		b, err := r.bytes(sz * int64(n))
-		if err != nil {
-			return Value{}, err
-		}
-		a := make([]float64, n)
-		for i := range a {
-			if sz == 4 {
-				a[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:])))
-			} else {
-				a[i] = math.Float64frombits(binary.LittleEndian.Uint64(b[8*i:]))
+		if et == TypeBool {
+			for i, x := range b {
+				if x > 1 {
+					r.off -= int64(len(b) - i)
+					return Value{}, r.fail("bool byte is %d", x)
+				}
 			}
 		}
-		v.v = a
-	case TypeBool:
-		b, err := r.bytes(int64(n))
-		if err != nil {
-			return Value{}, err
-		}
-		a := make([]bool, n)
-		for i := range a {
-			if b[i] > 1 {
-				return Value{}, r.fail("bool byte is %d", b[i])
-			}
-			a[i] = b[i] == 1
-		}
-		v.v = a
+		v.v = rawArray(b)
 	case TypeArray:
 		a := make([]Value, n)
 		for i := range a {
@@ -589,17 +576,16 @@ func (f *File) Ints(key string) ([]int64, bool) {
 	if !ok {
 		return nil, false
 	}
-	switch a := v.v.(type) {
-	case []int64:
-		return a, true
-	case []uint64:
-		out := make([]int64, len(a))
-		for i, x := range a {
-			out[i] = int64(x)
-		}
-		return out, true
+	return v.Ints()
+}
+
+// Floats returns a float-array metadata value (f32 or f64 elements).
+func (f *File) Floats(key string) ([]float64, bool) {
+	v, ok := f.Get(key)
+	if !ok {
+		return nil, false
 	}
-	return nil, false
+	return v.Floats()
 }
 
 // Int returns the value as an integer if it is one.
@@ -644,22 +630,100 @@ func (v Value) Float() (float64, bool) {
 }
 
 // Any returns the decoded Go value: bool, int64, uint64, float64, string,
-// []string, []int64, []uint64, []float64, []bool or []Value.
-func (v Value) Any() any { return v.v }
+// []string, []int64 (signed elements), []uint64 (unsigned), []float64,
+// []bool or []Value. Numeric arrays are decoded into a new slice on each
+// call.
+func (v Value) Any() any {
+	a, ok := v.v.(rawArray)
+	if !ok {
+		return v.v
+	}
+	switch v.ArrayType {
+	case TypeInt8, TypeInt16, TypeInt32, TypeInt64:
+		out, _ := v.Ints()
+		return out
+	case TypeUint8, TypeUint16, TypeUint32, TypeUint64:
+		out := make([]uint64, v.Len())
+		sz := v.ArrayType.scalarSize()
+		for i := range out {
+			out[i] = decodeUint(a[i*sz : (i+1)*sz])
+		}
+		return out
+	case TypeFloat32, TypeFloat64:
+		out, _ := v.Floats()
+		return out
+	case TypeBool:
+		out := make([]bool, len(a))
+		for i, x := range a {
+			out[i] = x == 1
+		}
+		return out
+	}
+	return nil
+}
+
+// rawArray holds an array of fixed-size elements as the file encodes them
+// (little-endian, Value.ArrayType each).
+type rawArray []byte
+
+// Ints decodes an integer array (any integer element type; unsigned
+// elements above MaxInt64 wrap) into a new slice.
+func (v Value) Ints() ([]int64, bool) {
+	a, ok := v.v.(rawArray)
+	if !ok || v.Type != TypeArray {
+		return nil, false
+	}
+	sz := v.ArrayType.scalarSize()
+	var signed bool
+	switch v.ArrayType {
+	case TypeInt8, TypeInt16, TypeInt32, TypeInt64:
+		signed = true
+	case TypeUint8, TypeUint16, TypeUint32, TypeUint64:
+	default:
+		return nil, false
+	}
+	out := make([]int64, len(a)/sz)
+	for i := range out {
+		b := a[i*sz : (i+1)*sz]
+		if signed {
+			out[i] = decodeInt(b)
+		} else {
+			out[i] = int64(decodeUint(b))
+		}
+	}
+	return out, true
+}
+
+// Floats decodes an f32 or f64 array into a new slice.
+func (v Value) Floats() ([]float64, bool) {
+	a, ok := v.v.(rawArray)
+	if !ok || v.Type != TypeArray {
+		return nil, false
+	}
+	switch v.ArrayType {
+	case TypeFloat32:
+		out := make([]float64, len(a)/4)
+		for i := range out {
+			out[i] = float64(math.Float32frombits(binary.LittleEndian.Uint32(a[4*i:])))
+		}
+		return out, true
+	case TypeFloat64:
+		out := make([]float64, len(a)/8)
+		for i := range out {
+			out[i] = math.Float64frombits(binary.LittleEndian.Uint64(a[8*i:]))
+		}
+		return out, true
+	}
+	return nil, false
+}
 
 // Len is the number of elements of an array value (0 for scalars).
 func (v Value) Len() int {
 	switch a := v.v.(type) {
 	case []string:
 		return len(a)
-	case []int64:
-		return len(a)
-	case []uint64:
-		return len(a)
-	case []float64:
-		return len(a)
-	case []bool:
-		return len(a)
+	case rawArray:
+		return len(a) / v.ArrayType.scalarSize()
 	case []Value:
 		return len(a)
 	}

@@ -70,18 +70,18 @@ func (w *Writer) SetStrings(key string, a []string) {
 
 // SetInt32s sets an i32 array.
 func (w *Writer) SetInt32s(key string, a []int32) {
-	x := make([]int64, len(a))
+	x := make(rawArray, 4*len(a))
 	for i, v := range a {
-		x[i] = int64(v)
+		binary.LittleEndian.PutUint32(x[4*i:], uint32(v))
 	}
 	w.add(key, Value{Type: TypeArray, ArrayType: TypeInt32, v: x})
 }
 
 // SetFloat32s sets an f32 array.
 func (w *Writer) SetFloat32s(key string, a []float32) {
-	x := make([]float64, len(a))
+	x := make(rawArray, 4*len(a))
 	for i, v := range a {
-		x[i] = float64(v)
+		binary.LittleEndian.PutUint32(x[4*i:], math.Float32bits(v))
 	}
 	w.add(key, Value{Type: TypeArray, ArrayType: TypeFloat32, v: x})
 }
@@ -216,22 +216,8 @@ func (c *cw) value(v Value) {
 		for _, s := range a {
 			c.str(s)
 		}
-	case []int64:
-		for _, x := range a {
-			c.scalar(v.ArrayType, x)
-		}
-	case []uint64:
-		for _, x := range a {
-			c.scalar(v.ArrayType, x)
-		}
-	case []float64:
-		for _, x := range a {
-			c.scalar(v.ArrayType, x)
-		}
-	case []bool:
-		for _, x := range a {
-			c.scalar(v.ArrayType, x)
-		}
+	case rawArray:
+		c.write(a)
 	case []Value:
 		for _, x := range a {
 			c.value(x)
