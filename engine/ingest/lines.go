@@ -77,7 +77,8 @@ func (lr *lineReader) next() (b []byte, start int64, tooLong bool, err error) {
 	return b, start, tooLong, nil
 }
 
-// isBlank reports whether b is only ASCII white space.
+// isBlank reports whether b is only JSON white space (space, tab, CR, LF):
+// a line of anything else, a vertical tab or form feed included, is a record.
 func isBlank(b []byte) bool {
 	for _, c := range b {
 		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
