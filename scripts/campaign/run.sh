@@ -6,7 +6,8 @@
 #
 #   -m MINUTES  minutes per fuzz target (CAMPAIGN_MINUTES, default 10);
 #               CAMPAIGN_FUZZTIME (a go test -fuzztime: 30s, 1000000x)
-#               overrides it
+#               overrides it; CAMPAIGN_MINIMIZE bounds the minimization of
+#               each new input (a -fuzzminimizetime, default 200x)
 #   -r ROUNDS   kill -9 rounds (CAMPAIGN_ROUNDS, default 200)
 #   -o DIR      output folder (default out/campaign/UTC-TIMESTAMP, ignored by git)
 #   -F          no fuzzing; -K  no kill rounds
@@ -76,7 +77,7 @@ EOF
 
 if [ "$fuzz" = 1 ]; then
 	echo "== fuzzing every target for $fuzztime" >&2
-	scripts/fuzz/targets.sh -t "$fuzztime" -m 10s -o "$out/fuzz" || true
+	scripts/fuzz/targets.sh -t "$fuzztime" -m "${CAMPAIGN_MINIMIZE:-200x}" -o "$out/fuzz" || true
 fi
 
 if [ "$kill" = 1 ]; then
