@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"runtime"
 	"sort"
-	"sync"
 
+	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/engine/store"
 )
 
@@ -220,20 +220,18 @@ func analyzeParallel(docs []Doc, an Analyzer, out []docTerms) {
 		}
 		return
 	}
-	var wg sync.WaitGroup
+	var g errs.Group // a worker's panic is raised again here, not in a bare goroutine
 	per := (len(docs) + workers - 1) / workers
 	for lo := 0; lo < len(docs); lo += per {
 		hi := min(lo+per, len(docs))
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
+		g.Go(func() {
 			w := newAnalyzeWorker(an)
 			for i := lo; i < hi; i++ {
 				out[i] = w.analyze(&docs[i])
 			}
-		}(lo, hi)
+		})
 	}
-	wg.Wait()
+	g.Wait()
 }
 
 type analyzeWorker struct {

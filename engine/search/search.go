@@ -21,6 +21,7 @@ import (
 	"sync"
 
 	"github.com/quarry-search/quarry/bindings"
+	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/engine/gguf"
 )
 
@@ -99,17 +100,15 @@ func rescoreAll(queries [][]float32, c *Corpus, hits [][]Hit, o Options) {
 		}
 		return
 	}
-	var wg sync.WaitGroup
+	var g errs.Group // a worker's panic is raised again here, not in a bare goroutine
 	for t := 0; t < threads; t++ {
-		wg.Add(1)
-		go func(t int) {
-			defer wg.Done()
+		g.Go(func() {
 			for qi := t; qi < len(hits); qi += threads {
 				hits[qi] = rescore(queries[qi], c, hits[qi], o.K)
 			}
-		}(t)
+		})
 	}
-	wg.Wait()
+	g.Wait()
 }
 
 func topk(ctx context.Context, flat []float32, nq int, v *bindings.Vectors, k int, o Options) ([][]Hit, error) {
@@ -404,7 +403,7 @@ func goTopK(ctx context.Context, flat []float32, nq int, v *bindings.Vectors, k,
 	}
 	per := make([][]heap, threads)
 	chunk := (v.N + threads - 1) / threads
-	var wg sync.WaitGroup
+	var g errs.Group
 	var cerr error
 	var once sync.Once
 	for t := 0; t < threads; t++ {
@@ -412,9 +411,7 @@ func goTopK(ctx context.Context, flat []float32, nq int, v *bindings.Vectors, k,
 		for qi := range per[t] {
 			per[t][qi].k = k
 		}
-		wg.Add(1)
-		go func(t int) {
-			defer wg.Done()
+		g.Go(func() {
 			lo, hi := t*chunk, min(v.N, (t+1)*chunk)
 			for r := lo; r < hi; r++ {
 				if r%65536 == 0 && ctx.Err() != nil {
@@ -429,9 +426,9 @@ func goTopK(ctx context.Context, flat []float32, nq int, v *bindings.Vectors, k,
 					per[t][qi].push(score(qi, r), int64(r), g)
 				}
 			}
-		}(t)
+		})
 	}
-	wg.Wait()
+	g.Wait()
 	if cerr != nil {
 		return nil, cerr
 	}
