@@ -86,7 +86,9 @@ func (rr *recordReader) next() (rec record, ok bool, err error) {
 		if line == 1 {
 			b = bytes.TrimPrefix(b, []byte("\xef\xbb\xbf")) // UTF-8 BOM
 		}
-		b = bytes.TrimSuffix(b, []byte("\r"))
+		// bufio.ScanLines already dropped one "\r" before the "\n" (and
+		// one at the end of the input): stripping another would eat a
+		// text's own carriage return.
 		if !utf8.Valid(b) {
 			return record{}, false, badInput("%s:%d: invalid UTF-8", name, line)
 		}
