@@ -278,11 +278,14 @@ func parse(ra io.ReaderAt, size int64, path string) (*File, error) {
 			if err != nil {
 				return nil, err
 			}
-			if x > math.MaxInt64/2 {
+			// A zero dimension is refused: no model has an empty tensor, and
+			// ggml's own GGUF loader divides by each dimension (a SIGFPE the
+			// native core cannot catch; found by FuzzGGUFModel).
+			if x == 0 || x > math.MaxInt64/2 {
 				return nil, r.fail("dimension %d is %d", d, x)
 			}
 			ti.Dims[d] = int64(x)
-			if x != 0 && total > math.MaxInt64/int64(x) {
+			if total > math.MaxInt64/int64(x) {
 				return nil, r.fail("element count overflows")
 			}
 			total *= int64(x)

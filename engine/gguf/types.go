@@ -7,7 +7,10 @@
 // validates a model here before the native core sees it.
 package gguf
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // Magic is the first four bytes of every GGUF file.
 const Magic = "GGUF"
@@ -175,6 +178,9 @@ func (t TensorType) RowSize(n int64) (int64, error) {
 	}
 	if n%tr.blockSize != 0 {
 		return 0, fmt.Errorf("%d elements are not a whole number of %s blocks of %d", n, tr.name, tr.blockSize)
+	}
+	if n < 0 || n/tr.blockSize > math.MaxInt64/tr.typeSize {
+		return 0, fmt.Errorf("%d elements of %s overflow a byte size", n, tr.name)
 	}
 	return n / tr.blockSize * tr.typeSize, nil
 }
