@@ -1,6 +1,9 @@
 package main
 
 import (
+	"fmt"
+	"math"
+	"strconv"
 	"strings"
 
 	"github.com/quarry-search/quarry/engine"
@@ -74,6 +77,49 @@ func oneOf(f *cli.StringFlag, values ...string) *cli.StringFlag {
 			}
 		}
 		return badInput("--%s %q: want %s", f.Name, v, strings.Join(values, " or "))
+	}
+	return f
+}
+
+// parseSize reads a byte size: a whole number of bytes with an optional
+// unit, decimal (kB, MB, GB, TB: powers of 1000, as TEI's --payload-limit
+// 2MB) or binary (KiB, MiB, GiB, TiB), case-insensitive, an optional "B".
+func parseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	i := 0
+	for i < len(t) && t[i] >= '0' && t[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return 0, fmt.Errorf("%q is not a size (e.g. 2MB, 64MiB, 1048576)", s)
+	}
+	n, err := strconv.ParseInt(t[:i], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q is not a size: %v", s, err)
+	}
+	units := map[string]int64{"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
+		"kib": 1 << 10, "mib": 1 << 20, "gib": 1 << 30, "tib": 1 << 40}
+	mul, ok := units[strings.ToLower(strings.TrimSpace(t[i:]))]
+	if !ok {
+		return 0, fmt.Errorf("%q: unknown unit %q (B, kB, MB, GB, TB, KiB, MiB, GiB, TiB)", s, strings.TrimSpace(t[i:]))
+	}
+	if n > math.MaxInt64/mul {
+		return 0, fmt.Errorf("%q overflows 63 bits", s)
+	}
+	return n * mul, nil
+}
+
+// sizeIn is a byte-size flag (parseSize) within [lo, hi].
+func sizeIn(lo, hi int64, f *cli.StringFlag) *cli.StringFlag {
+	f.Action = func(_ *cli.Context, v string) error {
+		n, err := parseSize(v)
+		switch {
+		case err != nil:
+			return badInput("--%s: %v", f.Name, err)
+		case n < lo || n > hi:
+			return badInput("--%s %s: want %d to %d bytes", f.Name, v, lo, hi)
+		}
+		return nil
 	}
 	return f
 }

@@ -39,6 +39,8 @@ func pullCommand() *cli.Command {
 			&cli.BoolFlag{Name: "no-verify", Usage: "skip the self-verification of the converted model"},
 			intIn(0, maxThreads, &cli.IntFlag{Name: "threads", Usage: "verification threads (0 = all cores)"}),
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress lines"},
+			&cli.StringFlag{Name: "max-weights-size", Value: "8GiB", Usage: "largest weights file (*.safetensors, *.bin, ...) downloaded when the listing gives no size or a larger one"},
+			&cli.StringFlag{Name: "max-config-size", Value: "64MiB", Usage: "largest other file (config, tokenizer, vocabulary) downloaded"},
 		},
 		Action: runPull,
 	}
@@ -49,6 +51,7 @@ type pullArgs struct {
 	repo, revision, output, typ, label string
 	noVerify, quiet                    bool
 	threads                            int
+	maxWeights, maxConfig              int64
 }
 
 // parsePullArgs reads the flags, which may also follow ORG/NAME.
@@ -79,6 +82,9 @@ func parsePullArgs(c *cli.Context) (*pullArgs, error) {
 		fs.BoolVar(&a.quiet, n, a.quiet, "")
 	}
 	fs.IntVar(&a.threads, "threads", a.threads, "")
+	maxWeights, maxConfig := c.String("max-weights-size"), c.String("max-config-size")
+	fs.StringVar(&maxWeights, "max-weights-size", maxWeights, "")
+	fs.StringVar(&maxConfig, "max-config-size", maxConfig, "")
 	if err := fs.Parse(args[1:]); err != nil {
 		return nil, badInput("pull: %v", err)
 	}
@@ -99,6 +105,19 @@ func parsePullArgs(c *cli.Context) (*pullArgs, error) {
 	}
 	if a.threads < 0 {
 		return nil, badInput("--threads must not be negative")
+	}
+	for _, sz := range []struct {
+		name, v string
+		to      *int64
+	}{{"max-weights-size", maxWeights, &a.maxWeights}, {"max-config-size", maxConfig, &a.maxConfig}} {
+		n, err := parseSize(sz.v)
+		if err != nil {
+			return nil, badInput("pull: --%s: %v", sz.name, err)
+		}
+		if n < 1 {
+			return nil, badInput("pull: --%s %s: want at least 1 byte", sz.name, sz.v)
+		}
+		*sz.to = n
 	}
 	if a.output == "" {
 		a.output = repoName(a.repo) + "-" + a.typ + ".gguf"
@@ -130,6 +149,7 @@ func runPull(c *cli.Context) error {
 	defer stop()
 	stderr := c.App.ErrWriter
 	opts := hub.OptionsFromEnv(os.Getenv)
+	opts.MaxWeightsSize, opts.MaxConfigSize = a.maxWeights, a.maxConfig
 	if !a.quiet {
 		opts.Progress = stderr
 		where := "the hub"

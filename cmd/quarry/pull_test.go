@@ -185,3 +185,49 @@ func TestPullErrors(t *testing.T) {
 		t.Errorf("failed pulls wrote %v", m)
 	}
 }
+
+// --max-weights-size / --max-config-size reach the download: a weights file
+// larger than the bound is refused (exit 4, errs.Limit) naming the flag's
+// bound, before or after ORG/NAME; a bad size is a usage error.
+func TestPullSizeFlags(t *testing.T) {
+	s := hubtest.New(t)
+	s.AddRepo("acme/tiny-minilm", hubFiles(t, hftest.Folder{Kind: "mean", Seed: 1})...)
+	pullEnv(t, s)
+	// First, while nothing is cached (a cached file is linked, not fetched).
+	code, _, stderr := convRun("pull", "acme/tiny-minilm", "--max-config-size", "10", "--no-verify")
+	if code != exitLimit || !strings.Contains(stderr, "too large") {
+		t.Errorf("--max-config-size 10: exit %d\n%s", code, stderr)
+	}
+	for _, args := range [][]string{
+		{"pull", "acme/tiny-minilm", "--max-weights-size", "1KiB"},
+		{"pull", "--max-weights-size", "1000B", "acme/tiny-minilm"},
+	} {
+		code, _, stderr := convRun(args...)
+		if code != exitLimit || !strings.Contains(stderr, "too large") || !strings.Contains(stderr, "model.safetensors") {
+			t.Errorf("%v: exit %d, want %d\n%s", args, code, exitLimit, stderr)
+		}
+	}
+	for _, bad := range []string{"lots", "5PB", "0", "99999999999999999999"} {
+		code, _, stderr = convRun("pull", "acme/tiny-minilm", "--max-config-size", bad)
+		if code != exitBadInput || strings.Count(strings.TrimSpace(stderr), "\n") > 0 {
+			t.Errorf("--max-config-size %q: exit %d, want one usage line with %d:\n%s", bad, code, exitBadInput, stderr)
+		}
+	}
+	code, _, stderr = convRun("pull", "acme/tiny-minilm", "--max-weights-size", "64MiB", "--no-verify", "-q")
+	if code != 0 {
+		t.Fatalf("a bound above the file's size: exit %d\n%s", code, stderr)
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"2MB": 2_000_000, "64MiB": 64 << 20, "1048576": 1 << 20, "8 GiB": 8 << 30, "3kb": 3000, "7b": 7, "1TiB": 1 << 40} {
+		if got, err := parseSize(in); err != nil || got != want {
+			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MB", "-1", "1.5MB", "2XB", "9223372036854775807KiB"} {
+		if n, err := parseSize(in); err == nil {
+			t.Errorf("parseSize(%q) = %d, want an error", in, n)
+		}
+	}
+}
