@@ -10,6 +10,8 @@
 #   search        scripts/bench/search.py: quarry vs numpy/faiss exact search, sweep  -> search.json
 #   rerank        scripts/bench/rerank.py: quarry vs sentence-transformers CrossEncoder -> rerank.json
 #   index         quarry bench index --synthetic N for each N (peak RSS vs corpus size) -> index.json
+#   memory        scripts/bench/memory.sh: max RSS of index and of a 20-id delete at 30k and 1M
+#                 short documents (tiny model: the engine's memory, not the model's)    -> memory.json
 #   plot          copy this run's results to $QUARRY_BENCH_DOCS, go run ./scripts/bench/plot there -> *.svg
 # Each step's JSON goes to $QUARRY_BENCH_OUT, its log to $QUARRY_BENCH_OUT/logs/STEP.log and its result lines
 # to $QUARRY_BENCH_OUT/STEP.txt; the plot step copies those of this run to $QUARRY_BENCH_DOCS and draws the
@@ -32,6 +34,7 @@
 #   QUARRY_BENCH_RERANK_N     rerank pairs (512 / 64)
 #   QUARRY_BENCH_INDEX_SIZES  synthetic documents per index run (10000,100000 / 500,2000)
 #   QUARRY_BENCH_INDEX_WORDS  words per synthetic document (20-120)
+#   QUARRY_BENCH_MEMORY_SIZES documents per memory run (30000 1000000 / 3000 30000)
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -42,14 +45,14 @@ PYTHON=${PYTHON:-${TORCH_VENV:-$HOME/.cache/quarry/torch-venv}/bin/python}
 OUT=${QUARRY_BENCH_OUT:-$(q build/bench build/bench/quick)}
 DOCS=${QUARRY_BENCH_DOCS:-$(q docs/bench build/bench/quick/docs)}
 THREADS=${QUARRY_BENCH_THREADS:-$(nproc)}
-STEPS=${QUARRY_BENCH_STEPS:-encode encode-sweep search rerank index plot}
+STEPS=${QUARRY_BENCH_STEPS:-encode encode-sweep search rerank index memory plot}
 STEPS=${STEPS//,/ }
 # The JSON files each step writes.
 declare -A OUTPUTS=([encode]="encode.json" [encode-sweep]="encode-batch.json encode-length.json" [search]="search.json"
-  [rerank]="rerank.json" [index]="index.json" [plot]="")
+  [rerank]="rerank.json" [index]="index.json" [memory]="memory.json" [plot]="")
 for step in $STEPS; do
   if [ -z "${OUTPUTS[$step]+x}" ]; then
-    echo "all.sh: unknown step $step (want: encode encode-sweep search rerank index plot)" >&2; exit 2
+    echo "all.sh: unknown step $step (want: encode encode-sweep search rerank index memory plot)" >&2; exit 2
   fi
 done
 ROUNDS=${QUARRY_BENCH_ROUNDS:-$(q "" 1)}
@@ -127,6 +130,11 @@ step_index() {
     for f in "${files[@]}"; do printf '%s' "$sep"; cat "$f"; sep=","; done
     echo ']}'; } > "$OUT/index.json"
   rm -f "${files[@]}"
+}
+
+step_memory() {
+  QUARRY="$QBIN" scripts/bench/memory.sh -n "${QUARRY_BENCH_MEMORY_SIZES:-$(q "30000 1000000" "3000 30000")}" \
+    -o "$OUT/memory" -j "$OUT/memory.json"
 }
 
 # plot: publishes this run's results (JSON and STEP.txt result lines) to $DOCS, then draws every plot whose
