@@ -43,7 +43,9 @@ func (lr *lineReader) next() (b []byte, start int64, tooLong bool, err error) {
 		chunk, err := lr.r.ReadSlice('\n')
 		n += len(chunk)
 		if !tooLong {
-			if len(lr.buf)+len(chunk) > lr.max+2 { // room for "\r\n"
+			// An early out only (room for a byte order mark and "\r\n"):
+			// the length that decides is the one without them, below.
+			if len(lr.buf)+len(chunk) > lr.max+5 {
 				tooLong = true
 				lr.buf = lr.buf[:0]
 			} else {
