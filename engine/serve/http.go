@@ -51,7 +51,7 @@ func (s *Server) routes() http.Handler {
 	mux := http.NewServeMux()
 	allowed := map[string][]string{}
 	add := func(method, path string, rt route, h handlerFunc) {
-		rt.name = path
+		rt.name = strings.TrimSuffix(path, "{$}")
 		rt.body = method == http.MethodPost || method == http.MethodDelete
 		mux.Handle(method+" "+path, s.wrap(&rt, h))
 		allowed[path] = append(allowed[path], method)
