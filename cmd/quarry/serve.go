@@ -37,7 +37,7 @@ func serveCommand() *cli.Command {
 			&cli.BoolFlag{Name: "writable", Usage: "open the indexes for writing: POST/DELETE /v1/indexes/NAME/documents (locks them against other writers)"},
 			oneOf(&cli.StringFlag{Name: "log-format", Value: "text", Usage: "request logs on stderr: text or json"}, "text", "json"),
 			&cli.DurationFlag{Name: "request-timeout", Value: serve.DefaultRequestTimeout, Usage: "deadline of each request"},
-			&cli.DurationFlag{Name: "max-wait", Value: 2 * time.Millisecond, Usage: "longest wait of a batch for requests on their way (never when none is)"},
+			&cli.DurationFlag{Name: "max-wait", Value: 2 * time.Millisecond, Usage: "longest wait of a batch for requests on their way (never when none is; 0 = never)"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no request logs (errors and the start line only)"},
 		}, modelFlags()...),
 		Action: runServe,
@@ -132,6 +132,9 @@ func runServe(c *cli.Context) error {
 	cfg.RequestTimeout, cfg.MaxWait, cfg.Version = c.Duration("request-timeout"), c.Duration("max-wait"), version
 	if cfg.RequestTimeout <= 0 || cfg.MaxWait < 0 {
 		return badInput("--request-timeout must be positive and --max-wait not negative")
+	}
+	if cfg.MaxWait == 0 {
+		cfg.MaxWait = -1 // --max-wait 0: never wait
 	}
 	cfg.ModelOptions = engine.ModelOptions{Threads: c.Int("threads"), Impl: c.String("impl"), MaxTokens: c.Int("max-tokens"), MaxBatchTokens: c.Int("batch-tokens")}
 	level := slog.LevelInfo

@@ -30,9 +30,9 @@ type BatchOptions struct {
 	// are never split: a single input above it is encoded alone); 0 = 16384.
 	MaxBatchTokens int
 	// MaxWait is how long a batch waits for requests that have announced
-	// themselves (Arrive) but are still being tokenized; 0 = 2 ms. The
-	// batcher never waits when nothing is on its way, so a lone request
-	// runs at once.
+	// themselves (Arrive) but are still being tokenized; 0 = 2 ms, negative
+	// = never. The batcher never waits when nothing is on its way, so a
+	// lone request runs at once.
 	MaxWait time.Duration
 	// Merge lets one encoder call hold the inputs of several requests,
 	// sorted by length. Without it every request is one call of its own,
@@ -115,7 +115,7 @@ func NewBatcher(enc encoder.Encoder, rk encoder.Ranker, opt BatchOptions) (*Batc
 	if opt.MaxBatchTokens <= 0 {
 		opt.MaxBatchTokens = 16384
 	}
-	if opt.MaxWait <= 0 {
+	if opt.MaxWait == 0 {
 		opt.MaxWait = 2 * time.Millisecond
 	}
 	b := &Batcher{enc: enc, rk: rk, opt: opt, wake: make(chan struct{}, 1), done: make(chan struct{})}
@@ -256,7 +256,7 @@ func (b *Batcher) loop() {
 			return
 		}
 		// Wait (bounded) for announced requests while the batch has room.
-		if b.opt.Merge && b.arriving.Load() > 0 && b.tokens < b.opt.MaxBatchTokens {
+		if b.opt.Merge && b.opt.MaxWait > 0 && b.arriving.Load() > 0 && b.tokens < b.opt.MaxBatchTokens {
 			b.mu.Unlock()
 			if timer == nil {
 				timer = time.NewTimer(b.opt.MaxWait)

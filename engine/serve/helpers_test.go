@@ -121,12 +121,18 @@ func newFixture(t testing.TB, mod func(*serve.Config)) *fixture {
 		t.Fatal(err)
 	}
 	f.srv = srv
-	f.ts = httptest.NewServer(srv.Handler())
+	f.ts = newTestServer(t, srv)
+	return f
+}
+
+// newTestServer serves srv's handler until the test ends (then closes srv).
+func newTestServer(t testing.TB, srv *serve.Server) *httptest.Server {
+	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(func() {
-		f.ts.Close()
+		ts.Close()
 		srv.Close()
 	})
-	return f
+	return ts
 }
 
 // resp is an answer read whole.

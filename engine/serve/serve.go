@@ -38,7 +38,6 @@ import (
 	"github.com/quarry-search/quarry/engine/encoder"
 	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/engine/store"
-	"github.com/quarry-search/quarry/engine/tokenize"
 )
 
 // Config configures New. The zero value of every limit is its default.
@@ -79,7 +78,7 @@ type Config struct {
 	// (each index is then locked against other writers).
 	Writable bool
 	// MaxWait is how long a batch waits for requests on their way (see
-	// BatchOptions.MaxWait); 0 = 2 ms.
+	// BatchOptions.MaxWait); 0 = 2 ms, negative = never.
 	MaxWait time.Duration
 	// MergeRerank lets a cross-encoder's batch hold several requests. Off
 	// by default: the native core's classifier head does not give a pair
@@ -468,6 +467,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
 		Handler:           s.handler,
 		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       s.cfg.RequestTimeout,
+		WriteTimeout:      s.cfg.RequestTimeout + 10*time.Second,
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
@@ -551,6 +552,3 @@ func (s *Server) rankerNames() []string {
 	}
 	return out
 }
-
-// tokenizer of a model (for tests of the package).
-func (m *model) tokenizer() *tokenize.Tokenizer { return m.b.Tokenizer() }

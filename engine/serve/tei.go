@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
-	"sort"
 	"strconv"
 	"strings"
 
@@ -647,14 +646,4 @@ func (s *Server) handleRoot(w http.ResponseWriter, r *http.Request, c *call) err
 		return s.handleEmbedSparse(w, r, c)
 	}
 	return s.handleEmbed(w, r, c)
-}
-
-// sortedKeys returns a map's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
