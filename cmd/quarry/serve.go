@@ -27,7 +27,7 @@ func serveCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "model", Aliases: []string{"m"}, Usage: "[NAME=]M.gguf: a bi-encoder or SPLADE model, repeatable; the first is the default of the TEI routes"},
 			&cli.StringSliceFlag{Name: "rerank-model", Usage: "[NAME=]CE.gguf: a cross-encoder for the rerank routes and search reranking, repeatable"},
 			&cli.StringFlag{Name: "addr", Value: ":8080", Usage: "listen address"},
-			&cli.StringFlag{Name: "api-key", Usage: "require Authorization: Bearer KEY on every route but /health (or QUARRY_API_KEY)", EnvVars: []string{"QUARRY_API_KEY"}},
+			&cli.StringFlag{Name: "api-key", Usage: "require Authorization: Bearer KEY on every API route (not /health and the page's files; or QUARRY_API_KEY)", EnvVars: []string{"QUARRY_API_KEY"}},
 			&cli.StringFlag{Name: "api-key-file", Usage: "read the API key from this file (first line)"},
 			intIn(1, 1<<24, &cli.IntFlag{Name: "max-batch-tokens", Value: serve.DefaultMaxBatchTokens, Usage: "tokens of one encoder call (dynamic batching across requests)"}),
 			intIn(1, 1<<20, &cli.IntFlag{Name: "max-concurrent-requests", Value: serve.DefaultMaxConcurrentRequests, Usage: "requests served at once; one more is answered 429 with Retry-After"}),

@@ -101,8 +101,11 @@ func (s *Server) routes() http.Handler {
 		}))
 	}
 	// The search page and its assets (GET and HEAD); anything else is 404.
+	// The page's files hold no data and are public, so that a browser can
+	// load the page and send the key with its API calls (the page asks for
+	// it); every API route needs the key.
 	page := web.Handler()
-	mux.Handle("/", s.wrap(&route{name: "/", fam: familyTEI}, func(w http.ResponseWriter, r *http.Request, _ *call) error {
+	mux.Handle("/", s.wrap(&route{name: "/", fam: familyTEI, public: true}, func(w http.ResponseWriter, r *http.Request, _ *call) error {
 		if r.Method == http.MethodGet || r.Method == http.MethodHead {
 			page.ServeHTTP(w, r)
 			return nil

@@ -57,7 +57,8 @@ type Config struct {
 	ModelOptions engine.ModelOptions
 
 	// APIKey, when set, is required as "Authorization: Bearer KEY" on every
-	// route but GET /health (compared in constant time).
+	// API route (compared in constant time); GET /health and the search
+	// page's files are public.
 	APIKey string
 	// MaxBatchTokens bounds the tokens of one encoder call; 0 = 16384.
 	MaxBatchTokens int

@@ -453,9 +453,13 @@ func TestAuth(t *testing.T) {
 	if r := f.do(t, "GET", "/health", nil); r.status != 200 {
 		t.Fatal(r.status)
 	}
-	for _, path := range []string{"/embed", "/v1/indexes/hub/search", "/info", "/metrics", "/", "/v1/indexes"} {
+	// The page's files are public (the page sends the key with its API calls).
+	if r := f.do(t, "GET", "/", nil); r.status != 200 {
+		t.Fatalf("page: %d", r.status)
+	}
+	for _, path := range []string{"/embed", "/v1/indexes/hub/search", "/info", "/metrics", "/", "/v1/indexes", "/v1/indexes/hub"} {
 		method := "POST"
-		if path == "/info" || path == "/metrics" || path == "/v1/indexes" || path == "/" {
+		if path == "/info" || path == "/metrics" || path == "/v1/indexes" || path == "/v1/indexes/hub" {
 			method = "GET"
 		}
 		wantError(t, f.do(t, method, path, `{"inputs": "x", "query": "x"}`), 401, "Unauthorized", "API key")
