@@ -313,4 +313,3 @@ func BenchmarkFacets(b *testing.B) {
 		})
 	}
 }
-
