@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/quarry-search/quarry/engine/serve"
 )
 
 // fuzzRoute fuzzes one JSON route's body: whatever the body, the handler
@@ -13,7 +15,12 @@ import (
 // route's shape (check) on 200, an error body of the route's family
 // otherwise.
 func fuzzRoute(f *testing.F, method, path string, openAI bool, seeds []string, check func(t *testing.T, body []byte)) {
-	fx := newFixture(f, nil)
+	fuzzRouteWith(f, nil, method, path, openAI, seeds, check)
+}
+
+// fuzzRouteWith is fuzzRoute on a server configured by mod.
+func fuzzRouteWith(f *testing.F, mod func(*serve.Config), method, path string, openAI bool, seeds []string, check func(t *testing.T, body []byte)) {
+	fx := newFixture(f, mod)
 	h := fx.srv.Handler()
 	for _, s := range seeds {
 		f.Add(s)
@@ -248,4 +255,52 @@ func FuzzSearch(f *testing.F) {
 func FuzzSearchGet(f *testing.F) {
 	seeds := []string{"q=audio&k=3&mode=bm25", "q=x&filter=pipeline_tag%3Dtranslation&sort=likes&dir=desc&rerank=1", "q=x&alpha=nan&mode=hybrid&fusion=weighted", "k=-1"}
 	fuzzRoute(f, "GET", "/v1/indexes/hub/search", false, seeds, checkSearch)
+}
+
+func writable(c *serve.Config) { c.Writable = true }
+
+func FuzzAddDocuments(f *testing.F) {
+	seeds := []string{`{"_id": "f1", "text": "a new document", "likes": 3}`, `[{"id": "f2", "title": "T", "text": "x"}]`,
+		"{\"_id\": \"f3\", \"text\": \"a\"}\n{\"_id\": \"f3\", \"text\": \"b\"}\n", `[{"_id": "org/model-01", "text": "taken"}]`, `[{"text": 1}]`, `[]`, `{"_id": `}
+	fuzzRouteWith(f, writable, "POST", "/v1/indexes/hub/documents", false, seeds, func(t *testing.T, body []byte) {
+		var v struct {
+			Committed  []string `json:"committed"`
+			Generation *uint64  `json:"generation"`
+			Documents  *int64   `json:"documents"`
+		}
+		shape(t, body, &v)
+		if len(v.Committed) == 0 || v.Generation == nil || v.Documents == nil {
+			t.Fatalf("add shape: %s", body)
+		}
+	})
+}
+
+func FuzzDeleteDocuments(f *testing.F) {
+	seeds := []string{`{"ids": ["org/model-03", "nope"]}`, `{"ids": []}`, `{"ids": [1]}`, `{"ids": "x"}`}
+	fuzzRouteWith(f, writable, "DELETE", "/v1/indexes/hub/documents", false, seeds, func(t *testing.T, body []byte) {
+		var v struct {
+			Deleted    []string `json:"deleted"`
+			Missing    []string `json:"missing"`
+			Generation *uint64  `json:"generation"`
+		}
+		shape(t, body, &v)
+		if v.Deleted == nil || v.Missing == nil || v.Generation == nil {
+			t.Fatalf("delete shape: %s", body)
+		}
+	})
+}
+
+func FuzzIndexDetail(f *testing.F) {
+	seeds := []string{"values=3", "values=x", "values=-1", ""}
+	fuzzRoute(f, "GET", "/v1/indexes/hub", false, seeds, func(t *testing.T, body []byte) {
+		var v struct {
+			Name   string                     `json:"name"`
+			Info   json.RawMessage            `json:"info"`
+			Facets map[string]json.RawMessage `json:"facets"`
+		}
+		shape(t, body, &v)
+		if v.Name != "hub" || v.Info == nil || v.Facets == nil {
+			t.Fatalf("index shape: %s", body)
+		}
+	})
 }

@@ -295,16 +295,22 @@ func readJSON(r *http.Request, v any) error {
 	buf := getBuf()
 	defer putBuf(buf)
 	if _, err := buf.ReadFrom(r.Body); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		if ctxErr := r.Context().Err(); ctxErr != nil {
-			return ctxErr
-		}
-		return newError(http.StatusBadRequest, typeValidation, "reading the request body: %v", err)
+		return readErr(r, err)
 	}
 	return decodeJSON(buf.Bytes(), v)
+}
+
+// readErr is the answer to a body that could not be read: over the payload
+// limit (413), the client gone, or a broken body (400).
+func readErr(r *http.Request, err error) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return err
+	}
+	if ctxErr := r.Context().Err(); ctxErr != nil {
+		return ctxErr
+	}
+	return newError(http.StatusBadRequest, typeValidation, "reading the request body: %v", err)
 }
 
 // decodeJSON is readJSON's decoding (also the fuzz targets').

@@ -2,7 +2,6 @@ package serve
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -10,57 +9,27 @@ import (
 	"unicode/utf8"
 
 	"github.com/quarry-search/quarry/engine"
+	"github.com/quarry-search/quarry/engine/meta"
 )
 
-// Summary describes one served index (GET /v1/indexes).
+// Summary describes one served index (GET /v1/indexes): the engine's
+// summary with the index's name and the server's rerank models.
 type Summary struct {
-	Name         string   `json:"name"`
-	Documents    int64    `json:"documents"`
-	Passages     int64    `json:"passages"`
-	Model        string   `json:"model"`
-	Dim          int      `json:"dim"`
-	DType        string   `json:"dtype"`
-	Modes        []string `json:"modes"`
+	Name string `json:"name"`
+	engine.Summary
 	RerankModels []string `json:"rerank_models"`
-	Writable     bool     `json:"writable"`
-	Generation   uint64   `json:"generation"`
 }
 
 // IndexDetail is GET /v1/indexes/{name}: the summary, the index's info
 // (what `quarry info --json` prints) and the facets of its metadata.
 type IndexDetail struct {
 	Summary
-	Info   engine.Info      `json:"info"`
-	Facets map[string]Facet `json:"facets"`
+	Info   engine.Info           `json:"info"`
+	Facets map[string]meta.Facet `json:"facets"`
 }
 
-// Facet is the distribution of one metadata field over the live documents
-// (docs/serve.md).
-type Facet struct {
-	Type      string       `json:"type"`
-	Documents int64        `json:"documents"`
-	Values    []FacetValue `json:"values,omitempty"`
-	Truncated bool         `json:"truncated,omitempty"`
-	Min       any          `json:"min,omitempty"`
-	Max       any          `json:"max,omitempty"`
-	Sortable  bool         `json:"sortable"`
-}
-
-// FacetValue is one value of a facet and its document count.
-type FacetValue struct {
-	Value any   `json:"value"`
-	Count int64 `json:"count"`
-}
-
-func (s *Server) summary(x *index, info engine.Info) Summary {
-	modes := []string{string(engine.ModeDense), string(engine.ModeBM25), string(engine.ModeHybrid)}
-	dim := info.Model.Dim
-	if info.Sparse != nil {
-		modes = []string{string(engine.ModeSparse), string(engine.ModeBM25)}
-		dim = info.Sparse.Vocab
-	}
-	return Summary{Name: x.name, Documents: info.Documents, Passages: info.Passages, Model: orStr(info.Model.Name, x.model.name),
-		Dim: dim, DType: info.DType, Modes: modes, RerankModels: s.rankerNames(), Writable: s.cfg.Writable, Generation: info.Generation}
+func (s *Server) summary(x *index) Summary {
+	return Summary{Name: x.name, Summary: x.ix.Summary(), RerankModels: s.rankerNames()}
 }
 
 // lookup finds the index of a request's {name}.
@@ -82,8 +51,7 @@ func (s *Server) handleIndexes(w http.ResponseWriter, _ *http.Request, _ *call) 
 		Indexes []Summary `json:"indexes"`
 	}{Indexes: make([]Summary, 0, len(s.names))}
 	for _, name := range s.names {
-		x := s.indexes[name]
-		out.Indexes = append(out.Indexes, s.summary(x, x.ix.Info()))
+		out.Indexes = append(out.Indexes, s.summary(s.indexes[name]))
 	}
 	return writeJSON(w, http.StatusOK, out)
 }
@@ -93,9 +61,23 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request, _ *call) er
 	if err != nil {
 		return err
 	}
-	info := x.ix.Info()
-	facets := map[string]Facet{} // TODO(engsrv): the engine's facets
-	return writeJSON(w, http.StatusOK, IndexDetail{Summary: s.summary(x, info), Info: info, Facets: facets})
+	values := 0
+	if v := r.URL.Query().Get("values"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > engine.MaxFacetValues {
+			return invalid("values: %q: must be 1..%d (values listed per facet)", v, engine.MaxFacetValues)
+		}
+		values = n
+	}
+	facets, err := x.ix.Facets(values)
+	if err != nil {
+		return err
+	}
+	fields := facets.Fields
+	if fields == nil {
+		fields = map[string]meta.Facet{}
+	}
+	return writeJSON(w, http.StatusOK, IndexDetail{Summary: s.summary(x), Info: x.ix.Info(), Facets: fields})
 }
 
 // SearchRequest is the body of POST /v1/indexes/{name}/search: the CLI's
@@ -339,36 +321,4 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request, c *call, x *inde
 	h.Set("x-total-time", strconv.FormatInt(resp.Took.Milliseconds(), 10))
 	h.Set("x-inference-time", strconv.FormatInt(resp.Timing.Encode.Milliseconds(), 10))
 	return writeJSON(w, http.StatusOK, resp)
-}
-
-// writesOff is the answer to a write on a read-only server.
-func writesOff(r *http.Request) error {
-	return newError(http.StatusMethodNotAllowed, typeMethod, "%s %s: the server is read-only: start it with --writable to add and delete documents", r.Method, r.URL.Path)
-}
-
-func (s *Server) handleAddDocuments(w http.ResponseWriter, r *http.Request, c *call) error {
-	if _, err := s.lookup(r); err != nil {
-		return err
-	}
-	if !s.cfg.Writable {
-		return writesOff(r)
-	}
-	return fmt.Errorf("not implemented yet")
-}
-
-func (s *Server) handleDeleteDocuments(w http.ResponseWriter, r *http.Request, c *call) error {
-	if _, err := s.lookup(r); err != nil {
-		return err
-	}
-	if !s.cfg.Writable {
-		return writesOff(r)
-	}
-	return fmt.Errorf("not implemented yet")
-}
-
-// badRecord is one bad record of a rejected write.
-type badRecord struct {
-	Line    int    `json:"line"`
-	Field   string `json:"field,omitempty"`
-	Message string `json:"message"`
 }
