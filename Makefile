@@ -66,6 +66,7 @@ test: deps native
 	$(GO) test $(GOLDFLAGS) -count=1 ./...
 	CGO_ENABLED=0 $(GO) test -count=1 ./engine/... ./cmd/...
 	$(GO) test $(GOLDFLAGS) -count=1 -race -run 'Concurrent|Race|Close' ./bindings/ ./engine/ ./engine/lexical/... ./engine/fusion/ ./engine/meta/
+	$(GO) test $(GOLDFLAGS) -count=1 -race -run 'Batcher|Concurrency|Deadline|Shutdown|Search|Embed|Rerank' ./engine/serve/
 	$(MAKE) --no-print-directory goget
 
 ## goget: an application outside the repository uses quarry with `go get` and the one command that the

@@ -228,6 +228,7 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 			return ix.commit(man, true)
 		}
 		if err := ix.writeSegment(ctx, enc, man, &p, st, opts, report); err != nil {
+			ix.removeSegmentFiles(man.NextSegmentID, man.NextSegmentID) // what it wrote of the segment
 			return err
 		}
 		man.Inputs[inIdx].Records, man.Inputs[inIdx].Done = records, done
@@ -264,7 +265,7 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 			return st, errs.Mark(errs.BadInput, fmt.Errorf("add %s: %w", opts.Input, err))
 		}
 		if _, dup := ids[doc.ID]; dup || seen[doc.ID] {
-			b := &ingest.BadRecord{File: doc.Source, Field: "id", Msg: fmt.Sprintf("duplicate id %q: the index already holds it", doc.ID)}
+			b := inIndex(&doc)
 			if !opts.Ingest.SkipBad {
 				return st, &BadInputError{Count: 1, Records: []*ingest.BadRecord{b}}
 			}
@@ -272,14 +273,7 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 			continue
 		}
 		seen[doc.ID] = true
-		rec, lex, texts := prepare(tok, &doc, nextOrd, window, overlap, titled)
-		p.docs = append(p.docs, rec)
-		p.lex = append(p.lex, lex)
-		p.texts = append(p.texts, texts...)
-		for range texts {
-			p.groups = append(p.groups, nextOrd)
-		}
-		p.passages += len(texts)
+		p.add(tok, &doc, nextOrd, window, overlap, titled)
 		nextOrd++
 		st.Docs++
 		if p.passages >= opts.SegmentPassages {
@@ -344,10 +338,29 @@ func precheck(ctx context.Context, opts AddOptions, from int64, ids map[string]u
 			return 0, nil, errs.Mark(errs.BadInput, fmt.Errorf("read %s: %w", opts.Input, err))
 		}
 		if _, dup := ids[doc.ID]; dup {
-			bad.add(&ingest.BadRecord{File: doc.Source, Field: "id", Msg: fmt.Sprintf("duplicate id %q: the index already holds it", doc.ID)})
+			bad.add(inIndex(&doc))
 		}
 	}
 	return r.Records(), bad, nil
+}
+
+// inIndex is the bad record of a document whose id the index already holds.
+func inIndex(doc *ingest.Document) *ingest.BadRecord {
+	b := doc.Bad("id", fmt.Sprintf("duplicate id %q: the index already holds it", doc.ID))
+	b.DuplicateID = doc.ID
+	return b
+}
+
+// add appends a document (ordinal ord) to the segment being assembled.
+func (p *pending) add(tok *tokenize.Tokenizer, doc *ingest.Document, ord uint32, window, overlap int, titled bool) {
+	rec, lex, texts := prepare(tok, doc, ord, window, overlap, titled)
+	p.docs = append(p.docs, rec)
+	p.lex = append(p.lex, lex)
+	p.texts = append(p.texts, texts...)
+	for range texts {
+		p.groups = append(p.groups, ord)
+	}
+	p.passages += len(texts)
 }
 
 // prepare turns a document into its stored record, its BM25 entry and its

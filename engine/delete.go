@@ -15,52 +15,16 @@ import (
 func (ix *Index) Delete(ctx context.Context, ids []string) (int, []string, error) {
 	ix.wmu.Lock()
 	defer ix.wmu.Unlock()
-	if ix.closed.Load() {
-		return 0, nil, ErrClosed
-	}
-	if ix.lock == nil {
-		return 0, nil, fmt.Errorf("delete: %w", ErrReadOnly)
-	}
-	known, err := ix.findIDs(ctx, ids)
-	if err != nil {
+	r, err := ix.deleteIDs(ctx, ids)
+	switch {
+	case err != nil && r != nil:
+		return 0, r.Missing, err
+	case err != nil:
 		return 0, nil, err
+	case len(r.Deleted) == 0:
+		return 0, r.Missing, nil
 	}
-	var ords []uint32
-	var missing []string
-	seen := map[string]bool{}
-	for _, id := range ids {
-		if seen[id] {
-			continue
-		}
-		seen[id] = true
-		o, ok := known[id]
-		if !ok {
-			missing = append(missing, id)
-			continue
-		}
-		ords = append(ords, o)
-	}
-	if len(ords) == 0 {
-		return 0, missing, nil
-	}
-	cur := ix.cur.Load()
-	man := cloneManifest(cur.man)
-	tomb := cur.tomb.Add(ords...)
-	ref, err := store.WriteTombstones(filepath.Join(ix.dir, store.TombstonesFileName(man.Generation+1)), tomb)
-	if err != nil {
-		return 0, missing, err
-	}
-	man.Tombstones = &ref
-	man.Counts.Deleted = int64(tomb.Len())
-	if err := ix.commit(man, true); err != nil {
-		return 0, missing, err
-	}
-	if ix.ids != nil {
-		for _, id := range ids {
-			delete(ix.ids, id)
-		}
-	}
-	return len(ords), missing, ctx.Err()
+	return len(r.Deleted), r.Missing, ctx.Err()
 }
 
 // findIDs maps the live documents among ids to their ordinals: from the

@@ -24,12 +24,21 @@
 // passages; a process killed at any moment loses at most the segment in
 // progress, and Add with the same input resumes after the last commit.
 //
+// A server adds and deletes documents that arrive in memory, and describes
+// an index's fields for a search page:
+//
+//	r, err := ingest.NewReader(req.Body, "request", ingest.Options{MaxBytes: limit})
+//	res, err := ix.AddDocuments(ctx, r, engine.DocumentsOptions{}) // all or nothing; res.Committed, res.Generation
+//	del, err := ix.DeleteDocuments(ctx, ids)                        // del.Deleted, del.Missing
+//	f, err := ix.Facets(0)                                          // per field: type, counts, top values, range
+//	sum := ix.Summary()                                             // generation, documents, dim, dtype, modes
+//
 // Concurrency: every search reads one immutable, reference-counted snapshot
 // of a committed generation (segments, BM25, tombstones, live bitmap,
-// metadata) and never waits for a writer; Add, Delete and Compact are
-// serialized and publish the next snapshot at each commit, so a search
-// running while documents are added sees either the old or the new
-// generation, never a mix. Files of a replaced generation stay open until
+// metadata) and never waits for a writer; Add, AddDocuments, Delete,
+// DeleteDocuments and Compact are serialized and publish the next snapshot
+// at each commit, so a search running while documents are added sees either
+// the old or the new generation, never a mix. Files of a replaced generation stay open until
 // its last search finishes.
 //
 // Encoders: the engine indexes and searches through the Encoder interface

@@ -486,7 +486,7 @@ func (ix *Index) Info() Info {
 	}
 	m := s.man
 	in := Info{Dir: ix.dir, Generation: m.Generation, Model: m.Model, DType: m.DType.String(), Chunking: m.Chunking,
-		Analyzer: s.an.Name(), BM25Fields: s.bm25Fields, Segments: len(m.Segments), Documents: m.Counts.Documents - int64(s.tomb.Len()),
+		Analyzer: s.an.Name(), BM25Fields: s.bm25Fields, Segments: len(m.Segments), Documents: s.liveDocs(),
 		Passages: m.Counts.Passages, Deleted: int64(s.tomb.Len()), Files: map[string]int64{}, Inputs: m.Inputs, Sparse: s.sparseInfo()}
 	for _, r := range m.Refs() {
 		kind := r.Name

@@ -34,7 +34,8 @@ type snapshot struct {
 	bm25Fields string // the index's default BM25 field mode
 	sparse     bool
 
-	meta *metaState
+	meta   *metaState
+	facets facetCache // Index.Facets of this generation
 
 	// What only searches read (vectors, BM25, SPLADE postings) is loaded on
 	// first use, so a writer that only adds or deletes never reads it.

@@ -93,6 +93,15 @@
 // least one record, does not report them again). Passages naming a blank line
 // of models.jsonl are reported when the reader passes that line.
 //
+// json (NewReader and NewBytesReader only): a JSON array of the objects
+// jsonl holds one per line, for input that arrives in memory (the body of a
+// request), under a name the caller gives ("request"). Its elements go
+// through the jsonl code, with the same rules and messages; a bad element is
+// named by its 0-based index ("request[2]: text: empty"). The same functions
+// read jsonl from memory too, with messages that name the line as the file
+// reader does. Options.MaxBytes bounds such input, Options.MaxRecords any
+// input.
+//
 // auto: a directory with corpus.jsonl is beir; one with models.jsonl and
 // passages.jsonl is hub; any other directory is text; a .jsonl or .json file
 // is jsonl; a .txt, .md or .markdown file is text.

@@ -495,3 +495,5 @@ func checkModel(obj map[string]any) (field, msg string) {
 	}
 	return "", ""
 }
+
+func (s *hubSource) label() string { return filepath.Dir(s.modelsPath) }

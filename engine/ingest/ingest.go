@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/quarry-search/quarry/engine/errs"
 )
 
 // Document is one document of a corpus.
@@ -24,8 +26,41 @@ type Document struct {
 	// Metadata are the record's other fields; numbers are json.Number. Nil
 	// when there are none.
 	Metadata map[string]any
-	// Source is where the record starts: "file:line".
+	// Source is where the record starts: "file:line", or "name[i]" for
+	// element i (0-based) of a JSON array (NewReader).
 	Source string
+
+	loc location // where the record is, for Bad (zero: only Source is known)
+}
+
+// Bad returns a bad record at the document's place in the input: what a
+// caller that rejects a good record for its own reasons (an id the index
+// already holds) reports, in the same form as the reader's own.
+func (d *Document) Bad(field, msg string) *BadRecord {
+	if d.loc.file == "" {
+		return &BadRecord{File: d.Source, Field: field, Msg: msg}
+	}
+	return d.loc.bad(field, msg)
+}
+
+// location is where a record is: a line of a file, or an element of a JSON
+// array (with the line it starts on).
+type location struct {
+	file  string
+	line  int
+	index int
+	array bool
+}
+
+func (l location) bad(field, msg string) *BadRecord {
+	return &BadRecord{File: l.file, Line: l.line, Index: l.index, InArray: l.array, Field: field, Msg: msg}
+}
+
+func (l location) source() string {
+	if l.array {
+		return l.file + "[" + strconv.Itoa(l.index) + "]"
+	}
+	return l.file + ":" + strconv.Itoa(l.line)
 }
 
 // Options configure Open. The zero value reads any format with its default
@@ -43,6 +78,14 @@ type Options struct {
 	// without SkipBad (not with those Skip passes over). The record is the
 	// callee's to keep.
 	OnBad func(*BadRecord)
+	// MaxRecords, when positive, bounds the records of the input (good and
+	// bad): meeting one more is a final errs.Limit error of Next or Skip,
+	// after the first MaxRecords were delivered.
+	MaxRecords int64
+	// MaxBytes bounds the input of NewReader and NewBytesReader; 0 =
+	// DefaultMaxBytes. A larger input is an errs.Limit error. Open, which
+	// streams files, ignores it.
+	MaxBytes int64
 
 	// maxRecord bounds a line or a text file, bytes (tests lower it).
 	maxRecord int
@@ -54,18 +97,31 @@ const DefaultMaxRecord = 64 << 20
 
 // BadRecord is a record that cannot become a document. It is an error.
 type BadRecord struct {
-	File  string
-	Line  int    // 1-based; 0 when the problem is the whole file
-	Field string // the field at fault; "" when it is the record as a whole
-	Msg   string
+	// File is the file, or the name given to NewReader.
+	File string
+	// Line is 1-based; 0 when the problem is the whole file. For an element
+	// of a JSON array it is the line the element starts on.
+	Line int
+	// Index is the 0-based element of a JSON array input, when InArray.
+	Index   int
+	InArray bool
+	Field   string // the field at fault; "" when it is the record as a whole
+	Msg     string
+	// DuplicateID is set when the record is bad because its id was seen
+	// before: in an earlier record of the input, or (engine Add) in the index.
+	DuplicateID string
 }
 
 // Error returns "file:line: field: msg", leaving out the line and field
-// where there are none.
+// where there are none; an element of a JSON array is "name[index]".
 func (b *BadRecord) Error() string {
 	var sb strings.Builder
 	sb.WriteString(b.File)
-	if b.Line > 0 {
+	if b.InArray {
+		sb.WriteByte('[')
+		sb.WriteString(strconv.Itoa(b.Index))
+		sb.WriteByte(']')
+	} else if b.Line > 0 {
 		sb.WriteByte(':')
 		sb.WriteString(strconv.Itoa(b.Line))
 	}
@@ -188,6 +244,8 @@ type source interface {
 	// document may be left out; checks that carry state must still be done.
 	read(skip bool) ([]item, error)
 	fingerprint() string
+	// label names the input in messages.
+	label() string
 	close() error
 }
 
@@ -221,8 +279,11 @@ func (r *reader) Next() (Document, error) {
 				return Document{}, r.err
 			}
 			items, err := r.src.read(false)
+			if err == nil {
+				err = r.overLimit()
+			}
 			if err != nil {
-				if err != io.EOF {
+				if err != io.EOF && !errs.Is(err, errs.Limit) {
 					err = fmt.Errorf("ingest: %w", err)
 				}
 				r.err = err
@@ -247,6 +308,15 @@ func (r *reader) Next() (Document, error) {
 			return Document{}, it.bad
 		}
 	}
+}
+
+// overLimit is the error for a record read beyond Options.MaxRecords (nil
+// within it). It is called when the source has given one more record.
+func (r *reader) overLimit() error {
+	if r.opts.MaxRecords > 0 && r.records >= r.opts.MaxRecords {
+		return errs.New(errs.Limit, "ingest: %s: more than %d records (the limit)", r.src.label(), r.opts.MaxRecords)
+	}
+	return nil
 }
 
 func (r *reader) Records() int64 { return r.records }
@@ -276,9 +346,12 @@ func (r *reader) Skip(n int64) error {
 			return r.skipErr(n, skipped, r.err)
 		}
 		items, err := r.src.read(true)
+		if err == nil {
+			err = r.overLimit()
+		}
 		if err != nil {
 			r.err = err
-			if err != io.EOF {
+			if err != io.EOF && !errs.Is(err, errs.Limit) {
 				r.err = fmt.Errorf("ingest: %w", err)
 			}
 			return r.skipErr(n, skipped, err)

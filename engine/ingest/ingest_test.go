@@ -898,9 +898,10 @@ func TestBadRecordError(t *testing.T) {
 		b    BadRecord
 		want string
 	}{
-		{BadRecord{"f.jsonl", 3, "text", "empty"}, "f.jsonl:3: text: empty"},
-		{BadRecord{"f.jsonl", 3, "", "invalid JSON"}, "f.jsonl:3: invalid JSON"},
-		{BadRecord{"d/a.txt", 0, "", "file larger than 1 bytes"}, "d/a.txt: file larger than 1 bytes"},
+		{BadRecord{File: "f.jsonl", Line: 3, Field: "text", Msg: "empty"}, "f.jsonl:3: text: empty"},
+		{BadRecord{File: "f.jsonl", Line: 3, Msg: "invalid JSON"}, "f.jsonl:3: invalid JSON"},
+		{BadRecord{File: "d/a.txt", Msg: "file larger than 1 bytes"}, "d/a.txt: file larger than 1 bytes"},
+		{BadRecord{File: "request", Line: 2, Index: 0, InArray: true, Field: "text", Msg: "empty"}, "request[0]: text: empty"},
 	} {
 		if got := tc.b.Error(); got != tc.want {
 			t.Errorf("%q, want %q", got, tc.want)

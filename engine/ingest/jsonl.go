@@ -2,10 +2,10 @@ package ingest
 
 import (
 	"encoding/json"
+	"fmt"
 	"hash/maphash"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 )
 
@@ -84,49 +84,64 @@ func (s *jsonlSource) read(skip bool) ([]item, error) {
 		if !tooLong && isBlank(b) {
 			continue
 		}
-		line := s.lr.line
-		bad := func(field, msg string) ([]item, error) {
-			return []item{{bad: &BadRecord{File: s.name, Line: line, Field: field, Msg: msg}, done: true}}, nil
+		if tooLong {
+			b = nil
 		}
-		if p := lineProblem(b, tooLong, s.max); p != "" {
-			return bad("", p)
-		}
-		obj, err := decodeObject(b)
-		if err != nil {
-			return bad("", err.Error())
-		}
-		doc := Document{Source: s.name + ":" + strconv.Itoa(line)}
-		idKey, field, msg := s.id(obj, &doc)
-		if msg != "" {
-			return bad(field, msg)
-		}
-		if doc.Title, msg = optString(obj, s.title); msg != "" {
-			return bad(s.title, msg)
-		}
-		tv, ok := obj[s.text]
-		switch {
-		case !ok:
-			return bad(s.text, "missing")
-		case tv == nil:
-			return bad(s.text, "is null")
-		}
-		if doc.Text, ok = tv.(string); !ok {
-			return bad(s.text, "must be a string, not "+kindOf(tv))
-		}
-		if strings.TrimSpace(doc.Text) == "" && !(s.beir && strings.TrimSpace(doc.Title) != "") {
-			if s.beir {
-				return bad(s.text, "empty, and no title")
-			}
-			return bad(s.text, "empty")
-		}
-		if !s.seen.add(doc.ID) {
-			return bad(idKey, "duplicate id "+quote(doc.ID))
-		}
-		if !skip {
-			doc.Metadata = s.metadata(obj, idKey)
-		}
-		return []item{{doc: doc, done: true}}, nil
+		return s.record(b, tooLong, location{file: s.name, line: s.lr.line}, skip), nil
 	}
+}
+
+// record checks one record (a JSONL line, or an element of a JSON array) and
+// turns it into a document; tooLong: the record was over the size bound and
+// b is empty. Both forms of input go through it, so they have the same rules
+// and the same messages.
+func (s *jsonlSource) record(b []byte, tooLong bool, loc location, skip bool) []item {
+	bad := func(field, msg string) []item {
+		return []item{{bad: loc.bad(field, msg), done: true}}
+	}
+	if p := lineProblem(b, tooLong, s.max); p != "" {
+		if loc.array && tooLong {
+			p = fmt.Sprintf("element longer than %d bytes", s.max)
+		}
+		return bad("", p)
+	}
+	obj, err := decodeObject(b)
+	if err != nil {
+		return bad("", err.Error())
+	}
+	doc := Document{Source: loc.source(), loc: loc}
+	idKey, field, msg := s.id(obj, &doc)
+	if msg != "" {
+		return bad(field, msg)
+	}
+	if doc.Title, msg = optString(obj, s.title); msg != "" {
+		return bad(s.title, msg)
+	}
+	tv, ok := obj[s.text]
+	switch {
+	case !ok:
+		return bad(s.text, "missing")
+	case tv == nil:
+		return bad(s.text, "is null")
+	}
+	if doc.Text, ok = tv.(string); !ok {
+		return bad(s.text, "must be a string, not "+kindOf(tv))
+	}
+	if strings.TrimSpace(doc.Text) == "" && !(s.beir && strings.TrimSpace(doc.Title) != "") {
+		if s.beir {
+			return bad(s.text, "empty, and no title")
+		}
+		return bad(s.text, "empty")
+	}
+	if !s.seen.add(doc.ID) {
+		b := loc.bad(idKey, "duplicate id "+quote(doc.ID))
+		b.DuplicateID = doc.ID
+		return []item{{bad: b, done: true}}
+	}
+	if !skip {
+		doc.Metadata = s.metadata(obj, idKey)
+	}
+	return []item{{doc: doc, done: true}}
 }
 
 // id sets doc.ID from the first id field present; on failure it returns
@@ -214,3 +229,5 @@ func (s *idSet) add(id string) bool {
 	s.m[k] = struct{}{}
 	return true
 }
+
+func (s *jsonlSource) label() string { return s.name }

@@ -24,6 +24,7 @@ type textFile struct {
 
 // textSource reads a directory of text files, or one file.
 type textSource struct {
+	root  string // the directory or file, for messages
 	files []textFile
 	next  int
 	max   int
@@ -51,7 +52,7 @@ func openText(root string, opts Options) (*textSource, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &textSource{max: opts.maxRecord}
+	s := &textSource{root: root, max: opts.maxRecord}
 	fp := newFingerprint(FormatText, opts)
 	if !st.IsDir() {
 		if !isTextName(root) {
@@ -295,3 +296,5 @@ func atxHeading(line string) string {
 	}
 	return h
 }
+
+func (s *textSource) label() string { return s.root }

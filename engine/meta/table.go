@@ -75,18 +75,25 @@ type column struct {
 	present Bitmap // documents with a value that is not null (an empty array counts)
 	dict    map[string]uint32
 	strs    []string // code → string
+	dates   Bitmap   // codes whose string is a date (ParseTime)
+	bools   bool     // some value was a boolean (stored as "true"/"false")
+	multi   bool     // some document has several string values
 	str     lists[uint32]
 	num     lists[float64]
 	time    lists[instant]
 }
 
-func (c *column) code(s string) uint32 {
+// code is the dictionary code of s; date says whether s is a date.
+func (c *column) code(s string, date bool) uint32 {
 	if k, ok := c.dict[s]; ok {
 		return k
 	}
 	k := uint32(len(c.strs))
 	c.dict[s] = k
 	c.strs = append(c.strs, s)
+	if date {
+		c.dates.Set(k)
+	}
 	return k
 }
 
@@ -134,7 +141,9 @@ func (t *Table) HasField(name string) bool {
 // acc gathers one field's values of the document being appended.
 type acc struct {
 	present bool
+	bools   bool
 	strs    []string
+	date    []bool // date[i]: strs[i] is a date
 	nums    []float64
 	times   []instant
 }
@@ -179,12 +188,14 @@ func (t *Table) Append(md map[string]any) (uint32, error) {
 		if a.present {
 			c.present.Set(ord)
 		}
+		c.bools = c.bools || a.bools
 		if len(a.strs) > 0 {
 			codes := make([]uint32, len(a.strs))
 			for i, s := range a.strs {
-				codes[i] = c.code(s)
+				codes[i] = c.code(s, a.date[i])
 			}
 			c.str.add(ord, codes)
+			c.multi = c.multi || len(codes) > 1
 		}
 		c.num.add(ord, a.nums)
 		c.time.add(ord, a.times)
@@ -237,11 +248,9 @@ func collect(accs map[string]*acc, name string, v any, depth int) error {
 	case string:
 		a.addString(v)
 	case bool:
-		if v {
-			a.strs = append(a.strs, "true")
-		} else {
-			a.strs = append(a.strs, "false")
-		}
+		a.bools = true
+		a.strs = append(a.strs, strconv.FormatBool(v))
+		a.date = append(a.date, false)
 	case time.Time:
 		a.times = append(a.times, instantOf(v))
 	default:
@@ -256,7 +265,9 @@ func collect(accs map[string]*acc, name string, v any, depth int) error {
 
 func (a *acc) addString(s string) {
 	a.strs = append(a.strs, s)
-	if t, ok := ParseTime(s); ok {
+	t, ok := ParseTime(s)
+	a.date = append(a.date, ok)
+	if ok {
 		a.times = append(a.times, instantOf(t))
 	}
 }
