@@ -148,6 +148,7 @@ func newApp(stdin io.Reader, stdout, stderr io.Writer) *cli.App {
 			pullCommand(),
 			evalCommand(),
 			benchCommand(),
+			serveCommand(),
 		},
 	}
 	app.Commands = append(app.Commands, extraCommands...)

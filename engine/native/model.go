@@ -232,6 +232,10 @@ func (m *Model) Vocab() int { return m.info.Vocab }
 // vocabulary size when every active dimension is kept).
 func (m *Model) KTokens() int { return m.kTokens }
 
+// Label is the output of a multi-label cross-encoder that Rerank returns
+// (quarry.rerank_label of the GGUF, or SetLabel's).
+func (m *Model) Label() int { return m.label }
+
 // SetLabel selects which output of a multi-label cross-encoder Rerank returns.
 func (m *Model) SetLabel(i int) error {
 	if i < 0 || i >= max(1, m.info.NumLabels) {
