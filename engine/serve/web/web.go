@@ -3,11 +3,25 @@
 // the server's index API (/v1/indexes, /v1/indexes/{name}/search) only.
 //
 // The page is plain HTML, CSS and JavaScript (static/): no framework, no
-// build step, nothing fetched from elsewhere. Its URL holds the search
-// (q, index, mode, rerank, filter (repeatable), sort, dir, k; see
-// docs/serve.md), so a search can be shared and reloaded. Document text is
-// put into the page with textContent only, and the Content-Security-Policy
-// below allows no inline script, so text from an index cannot run as code.
+// build step, nothing fetched from elsewhere. Document text is put into the
+// page with textContent only, and the Content-Security-Policy below allows
+// no inline script, so text from an index cannot run as code.
+//
+// The URL holds the search, so it can be shared and reloaded (and the same
+// parameters, less index, make GET /v1/indexes/{index}/search the same
+// search):
+//
+//	q       the query
+//	index   the index (default: the first the server lists)
+//	mode    bm25 | dense | hybrid | sparse (default: hybrid where the index has it)
+//	rerank  1 (the server's default cross-encoder) or a rerank model's name
+//	filter  a filter in the engine's syntax, repeatable (all must hold):
+//	        FIELD=V1,V2 (any of the values, quoted where needed), FIELD>=N, FIELD<=N
+//	sort    a sortable field (default: relevance); dir asc | desc (default desc)
+//	k       results (default 10)
+//
+// The page keeps an API key, when the server needs one, in the tab's
+// sessionStorage and sends it as "Authorization: Bearer KEY".
 package web
 
 import (

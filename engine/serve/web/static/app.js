@@ -194,16 +194,23 @@
     return location.pathname + (s ? "?" + s : "");
   }
 
-  function filterList() {
+  // activeFilters is the filters of the controls, in the engine's syntax
+  // (filter) and as a person reads them (text).
+  function activeFilters() {
     const out = [];
     for (const f of facetOrder) {
+      const label = LABELS[f] || f;
       const vs = sel.get(f);
-      if (vs && vs.size) out.push(f + "=" + [...vs].map(quoteValue).join(","));
+      if (vs && vs.size) out.push({ filter: f + "=" + [...vs].map(quoteValue).join(","), text: label + ": " + [...vs].join(" | ") });
       const r = range.get(f);
-      if (r && r.min !== "") out.push(f + ">=" + r.min);
-      if (r && r.max !== "") out.push(f + "<=" + r.max);
+      if (r && r.min !== "") out.push({ filter: f + ">=" + r.min, text: label + " ≥ " + r.min });
+      if (r && r.max !== "") out.push({ filter: f + "<=" + r.max, text: label + " ≤ " + r.max });
     }
-    return out.concat(extra);
+    return out.concat(extra.map((f) => ({ filter: f, text: f })));
+  }
+
+  function filterList() {
+    return activeFilters().map((f) => f.filter);
   }
 
   function currentState() {
@@ -429,14 +436,14 @@
   function renderActive() {
     const box = $("active");
     box.replaceChildren();
-    const fl = filterList();
+    const fl = activeFilters();
     $("filter-count").textContent = fl.length ? String(fl.length) : "";
-    for (const s of fl) {
+    for (const f of fl) {
       const b = el("button", "chip active-chip");
       b.type = "button";
-      b.title = "remove this filter";
-      b.dataset.filter = s;
-      b.append(el("span", "", s), el("span", "x", "×"));
+      b.title = "remove the filter " + f.filter;
+      b.dataset.filter = f.filter;
+      b.append(el("span", "", f.text), el("span", "x", "×"));
       box.append(b);
     }
     if (fl.length > 1) {
@@ -483,6 +490,7 @@
     if (!st.q) {
       $("results").replaceChildren();
       setStatus(st.index ? "Type a query and press Enter." : "");
+      finished();
       return;
     }
     const body = { query: st.q, k: st.k, mode: st.mode };
@@ -506,8 +514,17 @@
       setStatus("");
       showError(e);
     } finally {
-      if (my === seq) document.body.classList.remove("busy");
+      if (my === seq) {
+        document.body.classList.remove("busy");
+        finished();
+      }
     }
+  }
+
+  // finished counts the searches answered (shown or failed): the browser
+  // test waits on it.
+  function finished() {
+    document.body.dataset.searches = String((parseInt(document.body.dataset.searches || "0", 10) || 0) + 1);
   }
 
   function renderResults(data, headers, st) {
@@ -518,8 +535,12 @@
     results.forEach((r, i) => list.append(resultItem(r, i, terms)));
     let s = results.length === 0 ? "No results" + (st.filters.length ? " with these filters." : ".") : results.length + (results.length === 1 ? " result" : " results");
     const took = headers.get("x-total-time");
-    if (results.length && took) s += " · " + took + " ms";
-    if (results.length && st.sort) s += " · the best " + (st.k > 100 ? st.k : 100) + " by relevance, sorted by " + (LABELS[st.sort] || st.sort) + " " + st.dir;
+    if (results.length && took) s += " · " + (took === "0" ? "< 1" : took) + " ms";
+    if (results.length && st.sort) {
+      // The engine sorts its pool of max(k, 100) most relevant documents.
+      const pool = Math.min(Math.max(st.k, 100), summary && summary.documents > 0 ? summary.documents : Infinity);
+      s += " · the " + pool + " most relevant, sorted by " + (LABELS[st.sort] || st.sort) + (st.dir === "asc" ? " ↑" : " ↓");
+    }
     setStatus(s);
   }
 
@@ -684,6 +705,15 @@
   }
 
   async function start() {
+    document.body.dataset.ready = "0";
+    try {
+      await load();
+    } finally {
+      document.body.dataset.ready = "1";
+    }
+  }
+
+  async function load() {
     showError(null);
     setStatus("Loading…");
     try {
