@@ -46,6 +46,10 @@ deps:
 	  $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq $$missing; \
 	else echo "deps: all present"; fi
 	@command -v $(GO) >/dev/null 2>&1 || { echo "Go is required (https://go.dev/doc/install); not installable from Debian at the needed version" >&2; exit 1; }
+	@# Headless Chromium for the search page's browser test (engine/serve/web); QUARRY_CHROMIUM names another.
+	@if [ -n "$$QUARRY_CHROMIUM" ] || command -v chromium >/dev/null 2>&1 || command -v chromium-headless-shell >/dev/null 2>&1; then :; \
+	else echo "installing: chromium (the search page's browser test)"; \
+	  $(APT) update -qq && DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq chromium; fi
 
 ## native: the C/C++ core and the ggml/llama.cpp static libraries
 native: $(BUILD)/lib/libquarry.a
@@ -68,6 +72,11 @@ test: deps native
 	$(GO) test $(GOLDFLAGS) -count=1 -race -run 'Concurrent|Race|Close' ./bindings/ ./engine/ ./engine/lexical/... ./engine/fusion/ ./engine/meta/
 	$(GO) test $(GOLDFLAGS) -count=1 -race -run 'Batcher|Concurrency|Deadline|Shutdown|Search|Embed|Rerank' ./engine/serve/
 	$(MAKE) --no-print-directory goget
+
+## screenshots: regenerate docs/serve/*.png (the search page in headless Chromium, desktop and phone width)
+.PHONY: screenshots
+screenshots: deps
+	QUARRY_SCREENSHOTS=1 $(GO) test -count=1 -run 'TestPage$$' ./engine/serve/web/
 
 ## goget: an application outside the repository uses quarry with `go get` and the one command that the
 ## missing-library error names (scripts/goget/run.sh; QUARRY_GOGET_FRESH=1 builds the native core in an empty cache)
