@@ -41,9 +41,10 @@ if [ -n "${corpus_lists// /}" ]; then
 	src="real package summaries ($(for f in $corpus_lists; do basename "$f"; done | tr '\n' ' '))"
 	# One document per package with a summary: _id = list:name, text = summary.
 	# shellcheck disable=SC2086 # one argument per list
-	awk -F'\t' -v max="$max" 'FNR == 1 { tag = FILENAME; sub(/.*\//, "", tag); sub(/\.tsv$/, "", tag); c = 0
+	awk -F'\t' -v max="$max" 'function esc(v) { gsub(/[\001-\037]/, " ", v); gsub(/\\/, "\\\\\\\\", v); gsub(/"/, "\\\"", v); return v }
+		FNR == 1 { tag = FILENAME; sub(/.*\//, "", tag); sub(/\.tsv$/, "", tag); c = 0
 			for (i = 1; i <= NF; i++) if ($i ~ /^summary/) c = i; next }
-		c && $c ~ /[A-Za-z]/ { t = $c; id = $1; gsub(/\\/, "\\\\", t); gsub(/"/, "\\\"", t); gsub(/\\/, "\\\\", id); gsub(/"/, "\\\"", id)
+		c && $c ~ /[A-Za-z]/ { t = $c; id = $1; t = esc(t); id = esc(id)
 			printf "{\"_id\": \"%s:%s\", \"text\": \"%s\"}\n", tag, id, t; if (++n >= max) exit }' $corpus_lists >"$all"
 else
 	src="generated 8-20-word texts"
