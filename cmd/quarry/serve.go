@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
@@ -32,7 +31,7 @@ func serveCommand() *cli.Command {
 			intIn(1, 1<<24, &cli.IntFlag{Name: "max-batch-tokens", Value: serve.DefaultMaxBatchTokens, Usage: "tokens of one encoder call (dynamic batching across requests)"}),
 			intIn(1, 1<<20, &cli.IntFlag{Name: "max-concurrent-requests", Value: serve.DefaultMaxConcurrentRequests, Usage: "requests served at once; one more is answered 429 with Retry-After"}),
 			intIn(1, 1<<16, &cli.IntFlag{Name: "max-client-batch-size", Value: serve.DefaultMaxClientBatchSize, Usage: "inputs (texts, documents) of one request; more is answered 413"}),
-			&cli.StringFlag{Name: "payload-limit", Value: "2MB", Usage: "largest request body (bytes, or with kB, MB, KiB, MiB); larger is answered 413"},
+			sizeIn(1, 1<<30, &cli.StringFlag{Name: "payload-limit", Value: "2MB", Usage: "largest request body (bytes, or with kB, MB, KiB, MiB); larger is answered 413"}),
 			&cli.BoolFlag{Name: "auto-truncate", Value: true, Usage: "cut inputs longer than the model's window (reported in x-quarry-truncated); --auto-truncate=false answers 422"},
 			&cli.BoolFlag{Name: "writable", Usage: "open the indexes for writing: POST/DELETE /v1/indexes/NAME/documents (locks them against other writers)"},
 			oneOf(&cli.StringFlag{Name: "log-format", Value: "text", Usage: "request logs on stderr: text or json"}, "text", "json"),
@@ -57,26 +56,6 @@ func nameValue(flag, v string, needName bool) (string, string, error) {
 		return "", "", badInput("--%s %q: want NAME=%s with both parts", flag, v, map[bool]string{true: "DIR", false: "FILE"}[needName])
 	}
 	return name, val, nil
-}
-
-// parseSize reads a byte size: 2000000, 2MB, 512kB, 1MiB, 64KiB.
-func parseSize(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"kB", 1e3}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"B", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(t, 64)
-	if err != nil || !(n >= 1) || n*float64(mult) > 1<<30 {
-		return 0, badInput("--payload-limit %q: want a size from 1 byte to 1 GiB (2000000, 2MB, 512KiB)", s)
-	}
-	return int64(n * float64(mult)), nil
 }
 
 func runServe(c *cli.Context) error {
@@ -122,9 +101,9 @@ func runServe(c *cli.Context) error {
 			return badInput("--api-key-file %s: the file's first line is empty", f)
 		}
 	}
-	limit, err := parseSize(c.String("payload-limit"))
+	limit, err := parseSize(c.String("payload-limit")) // checked by the flag's sizeIn
 	if err != nil {
-		return err
+		return badInput("--payload-limit: %v", err)
 	}
 	auto := c.Bool("auto-truncate")
 	cfg.MaxBatchTokens, cfg.MaxConcurrentRequests, cfg.MaxClientBatchSize = c.Int("max-batch-tokens"), c.Int("max-concurrent-requests"), c.Int("max-client-batch-size")
