@@ -17,6 +17,8 @@
 #   REGEXP      run only the targets whose "PACKAGE NAME" matches (grep -E)
 #
 # Environment: GO (default go); FUZZPARALLEL (-parallel, default GOMAXPROCS);
+# FUZZTIMEOUT (go test -timeout, default 0 = none: -fuzztime bounds the run,
+# and go test's own 10m default would kill a long count like 1000000x);
 # GOLDFLAGS (extra go test flags, as the Makefile passes them; default: the
 # native core's stamp when build/lib holds it, see bindings.NativeStamp).
 #
@@ -100,7 +102,7 @@ for t in "${all[@]}"; do
 	start=$(date +%s)
 	status=ok
 	# shellcheck disable=SC2086 # GOLDFLAGS is a list of flags
-	if ! "$GO" test $GOLDFLAGS "${par[@]}" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" \
+	if ! "$GO" test $GOLDFLAGS "${par[@]}" -timeout "${FUZZTIMEOUT:-0}" -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" \
 		-fuzzminimizetime "$FUZZMINIMIZETIME" "./$pkg/" >"$log" 2>&1; then
 		if grep -q 'context deadline exceeded' "$log" && ! grep -qE 'Failing input|panic:|_test\.go:[0-9]+:' "$log"; then
 			# Go's coordinator races its own -fuzztime deadline (golang/go
