@@ -944,7 +944,7 @@ func runBenchRerank(c *cli.Context) error {
 	}
 	var docs []string
 	if p := c.String("input"); p != "" {
-		raw, err := os.ReadFile(p)
+		raw, err := fsx.ReadRegular(p, "documents file", 1<<30)
 		if err != nil {
 			return badInput("--input: %v", err)
 		}

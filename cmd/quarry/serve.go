@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/quarry-search/quarry/engine"
 	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/engine/serve"
+	"github.com/quarry-search/quarry/internal/fsx"
 	"github.com/urfave/cli/v2"
 )
 
@@ -92,7 +92,7 @@ func runServe(c *cli.Context) error {
 		if c.IsSet("api-key") {
 			return badInput("give --api-key or --api-key-file, not both")
 		}
-		b, err := os.ReadFile(f)
+		b, err := fsx.ReadRegular(f, "API key file", 64<<10)
 		if err != nil {
 			return markBadInput(fmt.Errorf("--api-key-file: %w", err))
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/quarry-search/quarry/engine/errs"
+	"github.com/quarry-search/quarry/internal/fsx"
 )
 
 // Errors that Load returns wrap one of these (test with errors.Is), or an
@@ -98,8 +99,11 @@ func lineCol(data []byte, off int64) (int, int) {
 // readJSON decodes the JSON file path into v. A missing file returns
 // found false and no error; any other problem is an ErrInvalid error naming
 // the file (shown as name) and the field.
+// maxJSONBytes bounds a configuration JSON file of a checkpoint folder.
+const maxJSONBytes = 64 << 20
+
 func readJSON(path, name string, v any) (found bool, err error) {
-	data, err := os.ReadFile(path)
+	data, err := fsx.ReadRegular(path, name, maxJSONBytes)
 	if errors.Is(err, os.ErrNotExist) {
 		return false, nil
 	}

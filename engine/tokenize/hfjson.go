@@ -5,7 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
+
+	"github.com/quarry-search/quarry/internal/fsx"
 )
 
 // The parts of a Hugging Face tokenizer.json that a WordPiece tokenizer uses.
@@ -84,7 +85,7 @@ type hfTemplatePiece struct {
 // longest_first, from the right); padding is the caller's business. Added
 // tokens must have normalized: false, as BERT's special tokens do.
 func FromTokenizerJSON(path string) (*Tokenizer, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsx.ReadRegular(path, "tokenizer.json", maxVocabBytes)
 	if err != nil {
 		return nil, err
 	}

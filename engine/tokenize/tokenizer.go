@@ -5,16 +5,21 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/quarry-search/quarry/internal/fsx"
 )
 
 // Accents says whether accents are stripped (NFD, then marks deleted).
 type Accents int8
+
+// maxVocabBytes bounds a vocab.txt or tokenizer.json read whole (the
+// largest HF tokenizers are tens of MB).
+const maxVocabBytes = 512 << 20
 
 const (
 	// AccentsAuto strips accents iff the text is lowercased (HF's
@@ -210,7 +215,7 @@ func FromVocab(pieces []string, opts Options) (*Tokenizer, error) {
 // does: lines end at "\n" or "\r\n" and lose trailing whitespace; a later
 // duplicate of a piece wins.
 func FromVocabFile(path string, opts Options) (*Tokenizer, error) {
-	data, err := os.ReadFile(path)
+	data, err := fsx.ReadRegular(path, "vocabulary file", maxVocabBytes)
 	if err != nil {
 		return nil, err
 	}

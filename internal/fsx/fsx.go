@@ -122,3 +122,29 @@ func SHA256(path string) (string, error) {
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
+
+// ReadRegular reads the whole regular file at path (OpenRegular's checks
+// and errors), refusing one larger than max bytes with an errs.Limit error
+// before reading more than max+1 of them.
+func ReadRegular(path, what string, max int64) ([]byte, error) {
+	f, err := OpenRegular(path, what)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(len(data)) > max {
+		return nil, errs.New(errs.Limit, "%s is larger than %d bytes, the most quarry reads of a %s", path, max, orDefault(what, "file like it"))
+	}
+	return data, nil
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}

@@ -81,3 +81,35 @@ func TestOpenRegular(t *testing.T) {
 		t.Errorf("missing: %v does not match fs.ErrNotExist", err)
 	}
 }
+
+func TestReadRegular(t *testing.T) {
+	dir := t.TempDir()
+	reg := filepath.Join(dir, "reg")
+	if err := os.WriteFile(reg, []byte("hello"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if b, err := ReadRegular(reg, "test file", 5); err != nil || string(b) != "hello" {
+		t.Errorf("ReadRegular at its bound = %q, %v", b, err)
+	}
+	_, err := ReadRegular(reg, "test file", 4)
+	if errs.KindOf(err) != errs.Limit || !strings.Contains(err.Error(), "larger than 4 bytes") {
+		t.Errorf("ReadRegular over its bound: %v (kind %v), want a Limit error", err, errs.KindOf(err))
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skipf("mkfifo: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := ReadRegular(fifo, "test file", 1<<20); done <- err }()
+	select {
+	case err := <-done:
+		if errs.KindOf(err) != errs.BadInput || !strings.Contains(err.Error(), "named pipe") {
+			t.Errorf("ReadRegular(FIFO) = %v, want a BadInput error naming the pipe", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadRegular blocked on a FIFO")
+	}
+	if _, err := ReadRegular("/dev/zero", "", 1<<20); errs.KindOf(err) != errs.BadInput {
+		t.Errorf("ReadRegular(/dev/zero) = %v, want BadInput", err)
+	}
+}
