@@ -21,7 +21,9 @@ func serveCommand() *cli.Command {
 		Usage: "serve indexes and models over HTTP: TEI, OpenAI, Cohere/Jina rerank and quarry's index API, with a search page at / (docs/serve.md)",
 		UsageText: "quarry serve [--index NAME=DIR]... [--model [NAME=]M.gguf]... [--rerank-model [NAME=]CE.gguf]... [--addr :8080] [flags]\n" +
 			"   e.g. quarry serve --index demo=build/demo/packages.idx --model all-MiniLM-L6-v2-f16.gguf, then open http://localhost:8080/",
+		Before: applyConfig,
 		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "config", Usage: "a YAML file of these flags (keys = flag names, e.g. index: {demo: packages.idx}, addr: \":8080\"); the command line wins, relative paths are the file's"},
 			&cli.StringSliceFlag{Name: "index", Usage: "NAME=DIR: an index to serve, repeatable (its recorded model is loaded unless a --model has the same sha256)"},
 			&cli.StringSliceFlag{Name: "model", Aliases: []string{"m"}, Usage: "[NAME=]M.gguf: a bi-encoder or SPLADE model, repeatable; the first is the default of the TEI routes"},
 			&cli.StringSliceFlag{Name: "rerank-model", Usage: "[NAME=]CE.gguf: a cross-encoder for the rerank routes and search reranking, repeatable"},

@@ -249,3 +249,85 @@ func (s *syncWriter) Write(b []byte) (int, error) {
 	defer s.mu.Unlock()
 	return s.w.Write(b)
 }
+
+// TestServeConfig: a --config file sets serve's flags (paths relative to the
+// file, NAME: PATH mappings), the command line wins over it, and a bad file
+// is exit 2 naming its line.
+func TestServeConfig(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, text string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, c := range []struct{ text, want string }{
+		{"adr: \":0\"\n", `c.yaml:1: unknown key "adr"`},
+		{"addr: \":0\"\nmax-batch-tokens: 0\n", "c.yaml:2: --max-batch-tokens 0"},
+		{"addr: [\":0\"]\n", "c.yaml:1: addr: want a single value"},
+		{"quiet: true\nquiet: false\n", `c.yaml:2: key "quiet" given twice`},
+		{"- addr\n", "c.yaml:1: want a mapping"},
+		{"index:\n  demo:\n", "c.yaml:1: index: line 2: want NAME: PATH"},
+		{"payload-limit: lots\n", `c.yaml:1: --payload-limit: "lots" is not a size`},
+		{"addr: [\n", "c.yaml: yaml:"},
+	} {
+		p := write("c.yaml", c.text)
+		if code, _, errOut := convRun("serve", "--config", p); code != exitBadInput || !strings.Contains(errOut, c.want) {
+			t.Errorf("%q: exit %d, %q; want exit 2 with %q", c.text, code, errOut, c.want)
+		}
+	}
+	if code, _, errOut := convRun("serve", "--config", "/dev/zero"); code != exitBadInput || !strings.Contains(errOut, "character device") {
+		t.Errorf("--config /dev/zero: exit %d, %q", code, errOut)
+	}
+
+	needNative(t)
+	model := genModel(t, "mean", "f32")
+	if err := os.Symlink(model, filepath.Join(dir, "tiny.gguf")); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	cfg := write("serve.yaml", "# quarry serve --config\nmodel:\n  tiny: tiny.gguf\naddr: \"127.0.0.1:1\"\nquiet: true\nmax-client-batch-size: 2\n")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runContext(ctx, []string{"quarry", "serve", "--config", cfg, "--addr", addr}, strings.NewReader(""), io.Discard, &syncWriter{w: &stderr})
+	}()
+	var res *http.Response
+	for i := 0; i < 200; i++ {
+		if res, err = http.Post("http://"+addr+"/embed", "application/json", strings.NewReader(`{"inputs": ["a", "b", "c"]}`)); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("the server did not listen on the command line's --addr: %v; %s", err, stderr.String())
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("3 inputs with max-client-batch-size: 2 from the file: status %d, want 413", res.StatusCode)
+	}
+	res, err = http.Get("http://" + addr + "/info")
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if !strings.Contains(string(info), `"tiny"`) {
+		t.Errorf("/info does not name the file's model tiny: %s", info)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "request") && strings.Contains(stderr.String(), "/info") {
+		t.Errorf("quiet: true from the file, but requests were logged: %s", stderr.String())
+	}
+}
