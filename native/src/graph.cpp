@@ -256,6 +256,14 @@ void load_graph_model(quarry_model *m) {
         const bool vec = nm.size() > 5 && (nm.compare(nm.size() - 5, 5, ".bias") == 0 || nm.find("norm.weight") != std::string::npos);
         if (vec && t->type != GGML_TYPE_F32)
             fail(QUARRY_ERR_ARG, "%s: tensor %s is %s; norms and biases must be F32", path, t->name, ggml_type_name(t->type));
+        // Every other weight is read as floats (get_rows, mul_mat, the packed GEMM): an integer or
+        // F64 tensor would reach a ggml op that aborts on it ("binary_op: unsupported types").
+        const ggml_type_traits *tr = ggml_get_type_traits(t->type);
+        const bool floats = t->type == GGML_TYPE_F32 || t->type == GGML_TYPE_F16 || t->type == GGML_TYPE_BF16 ||
+                            (ggml_is_quantized(t->type) && tr && tr->to_float);
+        if (!floats)
+            fail(QUARRY_ERR_ARG, "%s: tensor %s is %s; weights must be F32, F16, BF16 or a quantized type", path, t->name,
+                 ggml_type_name(t->type));
     }
     w->weight_type = w->layers[0].wo->type;
 
