@@ -110,6 +110,10 @@ demo: deps build
 	@bin/quarry search $(DEMO)/packages.idx "python library for http requests" --mode hybrid --filter section=python --k 5
 	@echo; echo '== quarry search --sort installed_size:desc --pool 20 "video editor"  (the 20 most relevant, biggest first)'
 	@bin/quarry search $(DEMO)/packages.idx "video editor" --sort installed_size:desc --pool 20 --k 5
+	@model=$(DEMO_MODEL); [ -f $$model ] || model=$(DEMO)/minilm-mean-f16.gguf; \
+	echo; echo "== serve what was indexed (HTTP API and the search page; docs/serve.md):"; \
+	echo "   bin/quarry serve --index demo=$(DEMO)/packages.idx --model $$model"; \
+	echo "   then open http://localhost:8080/?index=demo  or  curl -s localhost:8080/v1/indexes/demo/search -d '{\"query\": \"program to shrink pictures\", \"k\": 3}'"
 
 ## venv: the light Python environment for reference scripts (numpy, tokenizers)
 venv: $(VENV)/.ok
