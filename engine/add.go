@@ -321,13 +321,26 @@ func precheck(ctx context.Context, opts AddOptions, from int64, ids map[string]u
 	if err := r.Skip(from); err != nil {
 		return 0, nil, err
 	}
+	wrap := func(err error) error { return errs.Mark(errs.BadInput, fmt.Errorf("read %s: %w", opts.Input, err)) }
+	if err := checkRecords(ctx, r.Next, ids, bad, wrap, nil); err != nil {
+		return 0, nil, err
+	}
+	return r.Records(), bad, nil
+}
+
+// checkRecords reads records from next until io.EOF, adding the bad ones
+// and those whose id the index already holds to bad, and handing every
+// other document to keep (when set; its error ends the reading). wrap makes
+// a read error the caller's.
+func checkRecords(ctx context.Context, next func() (ingest.Document, error), ids map[string]uint32, bad *badRecords,
+	wrap func(error) error, keep func(*ingest.Document) error) error {
 	for n := 0; ; n++ {
-		if n%1024 == 0 && ctx.Err() != nil {
-			return 0, nil, ctx.Err()
+		if n%256 == 0 && ctx.Err() != nil {
+			return ctx.Err()
 		}
-		doc, err := r.Next()
+		doc, err := next()
 		if err == io.EOF {
-			break
+			return nil
 		}
 		var b *ingest.BadRecord
 		if errors.As(err, &b) {
@@ -335,13 +348,18 @@ func precheck(ctx context.Context, opts AddOptions, from int64, ids map[string]u
 			continue
 		}
 		if err != nil {
-			return 0, nil, errs.Mark(errs.BadInput, fmt.Errorf("read %s: %w", opts.Input, err))
+			return wrap(err)
 		}
 		if _, dup := ids[doc.ID]; dup {
 			bad.add(inIndex(&doc))
+			continue
+		}
+		if keep != nil {
+			if err := keep(&doc); err != nil {
+				return err
+			}
 		}
 	}
-	return r.Records(), bad, nil
 }
 
 // inIndex is the bad record of a document whose id the index already holds.

@@ -2,9 +2,7 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -107,30 +105,16 @@ func (ix *Index) AddDocuments(ctx context.Context, src ingest.Reader, opts Docum
 	// Pass 1: read and check everything.
 	var docs []ingest.Document
 	bad := &badRecords{}
-	for n := 0; ; n++ {
-		if n%256 == 0 && ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		doc, err := src.Next()
-		if err == io.EOF {
-			break
-		}
-		var b *ingest.BadRecord
-		if errors.As(err, &b) {
-			bad.add(b)
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("add documents: %w", err)
-		}
-		if _, dup := ids[doc.ID]; dup {
-			bad.add(inIndex(&doc))
-			continue
-		}
+	wrap := func(err error) error { return fmt.Errorf("add documents: %w", err) }
+	err = checkRecords(ctx, src.Next, ids, bad, wrap, func(doc *ingest.Document) error {
 		if len(docs) == maxDocs {
-			return nil, errs.New(errs.Limit, "add documents: more than %d documents in one call (MaxDocuments)", maxDocs)
+			return errs.New(errs.Limit, "add documents: more than %d documents in one call (MaxDocuments)", maxDocs)
 		}
-		docs = append(docs, doc)
+		docs = append(docs, *doc)
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if bad.count > 0 {
 		return nil, &BadInputError{Count: bad.count, Records: bad.first}
