@@ -29,7 +29,7 @@ DEMO := $(BUILD)/demo
 DEB_TOOLS := cmake:cmake g++:g++ make:make git:git
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: all build native deps test fuzz demo bench bench-quick venv torch-venv models parity clean help
+.PHONY: serve-clients all build native deps test fuzz demo bench bench-quick venv torch-venv models parity clean help
 
 all: build
 
@@ -114,6 +114,11 @@ demo: deps build
 	echo; echo "== serve what was indexed (HTTP API and the search page; docs/serve.md):"; \
 	echo "   bin/quarry serve --index demo=$(DEMO)/packages.idx --model $$model"; \
 	echo "   then open http://localhost:8080/?index=demo  or  curl -s localhost:8080/v1/indexes/demo/search -d '{\"query\": \"program to shrink pictures\", \"k\": 3}'"
+
+## serve-clients: the official OpenAI Python client against quarry serve (vectors equal to quarry embed's;
+## a virtualenv in ~/.cache/quarry/clients-venv from PyPI; docs/serve.md "Clients")
+serve-clients: build
+	scripts/serve/clients.sh
 
 ## venv: the light Python environment for reference scripts (numpy, tokenizers)
 venv: $(VENV)/.ok
