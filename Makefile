@@ -115,10 +115,11 @@ demo: deps build
 	echo "   bin/quarry serve --index demo=$(DEMO)/packages.idx --model $$model"; \
 	echo "   then open http://localhost:8080/?index=demo  or  curl -s localhost:8080/v1/indexes/demo/search -d '{\"query\": \"program to shrink pictures\", \"k\": 3}'"
 
-## serve-clients: the official OpenAI Python client against quarry serve (vectors equal to quarry embed's;
-## a virtualenv in ~/.cache/quarry/clients-venv from PyPI; docs/serve.md "Clients")
+## serve-clients: the official openai, huggingface_hub and cohere Python clients against quarry serve (vectors
+## bit for bit quarry embed's, rerank scores quarry rerank's, errors as the SDKs' exception types; a virtualenv
+## in ~/.cache/quarry/clients-venv from PyPI, SKIP without it; docs/serve.md "Clients")
 serve-clients: build
-	scripts/serve/clients.sh
+	QUARRY=bin/quarry scripts/serve/clients.sh
 
 ## venv: the light Python environment for reference scripts (numpy, tokenizers)
 venv: $(VENV)/.ok
