@@ -44,7 +44,7 @@ func benchServeCommand() *cli.Command {
 			"   quarry bench serve --workload search --in-process DIR --queries Q.jsonl [--rerank-model CE.gguf]   (the same searches without HTTP)",
 		Description: "Each point runs --clients concurrent clients for --warmup then --duration; each client sends one request at a\n" +
 			"time, back to back, over its own keep-alive connection. Throughput and latency count the requests that\n" +
-			"started after the warm-up and ended within --duration (latency: successful ones only); errors count every\n" +
+			"ended within --duration, after the warm-up (latency: successful ones only); errors count every\n" +
 			"failed request of the point, warm-up and tail included (a non-200 status, a transport error, a body of the\n" +
 			"wrong shape). The embed workload POSTs OpenAI's body {\"input\": TEXT, \"model\": --model-name} to --url, so it\n" +
 			"drives any OpenAI-compatible server; its texts are `quarry bench encode`'s (same --words, --n, --seed).\n" +
@@ -91,7 +91,7 @@ type loadSample struct {
 
 // loadStats summarizes the samples of one point.
 type loadStats struct {
-	Requests   int            `json:"requests"` // measured: started after the warm-up, ended within the duration
+	Requests   int            `json:"requests"` // measured: ended within the duration, after the warm-up
 	OK         int            `json:"ok"`
 	PerS       float64        `json:"per_s"` // successful measured requests per second
 	P50        float64        `json:"p50_ms"`
@@ -103,8 +103,9 @@ type loadStats struct {
 }
 
 // summarizeLoad computes a point's statistics: throughput and latency over
-// the successful samples that started at or after from and ended at or
-// before to; errors over every sample. Percentiles are nearest-rank.
+// the successful samples that ended in (from, to] — wherever they started, so
+// that requests longer than the window are counted at the rate they
+// complete — and errors over every sample. Percentiles are nearest-rank.
 func summarizeLoad(samples []loadSample, from, to time.Duration) loadStats {
 	var st loadStats
 	var lat []float64
@@ -116,7 +117,7 @@ func summarizeLoad(samples []loadSample, from, to time.Duration) loadStats {
 			}
 			st.ErrorKinds[s.Err]++
 		}
-		if s.Start < from || s.End > to {
+		if s.End <= from || s.End > to {
 			continue
 		}
 		st.Requests++

@@ -26,22 +26,25 @@ func TestSummarizeLoad(t *testing.T) {
 		start := ms(1000 + float64(i))
 		s = append(s, loadSample{Start: start, End: start + ms(float64(i))})
 	}
-	// Outside the window: in the warm-up, and ending after the window.
-	s = append(s, loadSample{Start: ms(10), End: ms(5000)}, loadSample{Start: ms(2900), End: ms(3500)})
+	// Started in the warm-up, ended in the window: measured (latency 1500 ms).
+	s = append(s, loadSample{Start: ms(500), End: ms(2000)})
+	// Not measured: ended in the warm-up, at the window's start, after it.
+	s = append(s, loadSample{Start: ms(10), End: ms(900)}, loadSample{Start: ms(10), End: ms(1000)}, loadSample{Start: ms(2900), End: ms(3500)})
 	// Errors: fast 429s in the window (not in the latencies), one in the
 	// warm-up, a transport error in the tail.
 	s = append(s, loadSample{Start: ms(1500), End: ms(1500.5), Err: "status 429"}, loadSample{Start: ms(1600), End: ms(1600.5), Err: "status 429"},
 		loadSample{Start: ms(20), End: ms(30), Err: "status 503"}, loadSample{Start: ms(2990), End: ms(3100), Err: "transport"})
 
 	st := summarizeLoad(s, ms(1000), ms(3000))
-	if st.OK != 100 || st.Requests != 102 {
-		t.Errorf("ok %d, measured requests %d; want 100, 102", st.OK, st.Requests)
+	if st.OK != 101 || st.Requests != 103 {
+		t.Errorf("ok %d, measured requests %d; want 101, 103", st.OK, st.Requests)
 	}
-	if st.PerS != 50 { // 100 successes in 2 s
-		t.Errorf("per_s %v, want 50", st.PerS)
+	if st.PerS != 50.5 { // 101 successes in 2 s
+		t.Errorf("per_s %v, want 50.5", st.PerS)
 	}
-	if st.P50 != 50 || st.P99 != 99 || st.Max != 100 || st.Mean != 50.5 {
-		t.Errorf("p50 %v p99 %v max %v mean %v; want 50 99 100 50.5", st.P50, st.P99, st.Max, st.Mean)
+	// Latencies 1..100 and 1500 ms: nearest rank 51 of 101 is 51, rank 100 is 100.
+	if st.P50 != 51 || st.P99 != 100 || st.Max != 1500 || st.Mean != (5050+1500)/101.0 {
+		t.Errorf("p50 %v p99 %v max %v mean %v; want 51 100 1500 %v", st.P50, st.P99, st.Max, st.Mean, (5050+1500)/101.0)
 	}
 	if st.Errors != 4 || st.ErrorKinds["status 429"] != 2 || st.ErrorKinds["status 503"] != 1 || st.ErrorKinds["transport"] != 1 || len(st.ErrorKinds) != 3 {
 		t.Errorf("errors %d %v; want 4: 2×429, 1×503, 1 transport", st.Errors, st.ErrorKinds)
