@@ -29,7 +29,7 @@ DEMO := $(BUILD)/demo
 DEB_TOOLS := cmake:cmake g++:g++ make:make git:git
 APT := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
-.PHONY: serve-clients all build native deps test fuzz demo bench bench-quick venv torch-venv models parity clean help
+.PHONY: serve-clients all build native deps test fuzz demo bench bench-quick bench-serve venv torch-venv models parity clean help
 
 all: build
 
@@ -152,10 +152,15 @@ parity-splade: build
 	scripts/parity/splade.sh
 
 ## bench: benchmarks: Go benchmarks on the shape twin, then scripts/bench/all.sh (quarry vs
-## sentence-transformers, numpy, faiss; index memory) with plots, published in docs/bench (an hour or more)
+## sentence-transformers, numpy, faiss; index memory; quarry serve vs infinity-emb) with plots, published in docs/bench (an hour or more)
 bench: build torch-venv
 	$(GO) test $(GOLDFLAGS) -run XXX -bench . -benchtime 3x ./engine/
 	PYTHON=$(TORCH_VENV)/bin/python scripts/bench/all.sh
+
+## bench-serve: quarry serve under load (1-200 clients, /v1/embeddings) vs infinity-emb (its venv in
+## ~/.cache/quarry/infinity-venv, ~6 GB), search over HTTP vs in-process; PASS/FAIL of docs/serve.md's targets (~8 min)
+bench-serve: build
+	scripts/bench/serve.sh
 
 ## bench-quick: smoke run of scripts/bench/all.sh at small sizes (minutes), into build/bench/quick
 bench-quick: build torch-venv

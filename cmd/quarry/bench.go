@@ -41,12 +41,12 @@ import (
 func benchCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "bench",
-		Usage: "time quarry's own paths: search, encode, rerank, index (JSON on stdout, a summary on stderr)",
+		Usage: "time quarry's own paths: search, encode, rerank, index, and a running server (JSON on stdout, a summary on stderr)",
 		Description: "Each subcommand prints one JSON object on stdout (machine, parameters, results) and a readable summary on\n" +
 			"stderr; --json FILE writes the JSON to FILE too. scripts/bench/*.py run the peers (numpy, faiss,\n" +
 			"sentence-transformers) on the same data and print the ratios. quarry has no approximate (ANN) index:\n" +
 			"every search here is exact (int8/binary scans are rescored with full-precision vectors).",
-		Subcommands: []*cli.Command{benchSearchCommand(), benchEncodeCommand(), benchRerankCommand(), benchIndexCommand()},
+		Subcommands: []*cli.Command{benchSearchCommand(), benchEncodeCommand(), benchRerankCommand(), benchIndexCommand(), benchServeCommand()},
 	}
 }
 
@@ -110,8 +110,12 @@ func emitJSON(c *cli.Context, v any, path string) error {
 
 // procStatusMB returns a field of /proc/self/status (VmRSS, VmHWM) in MB, or
 // -1.
-func procStatusMB(field string) int64 {
-	b, err := os.ReadFile("/proc/self/status")
+func procStatusMB(field string) int64 { return pidStatusMB("self", field) }
+
+// pidStatusMB returns a field of /proc/PID/status in MB ("self": this
+// process), or -1 when the process or the field is not there.
+func pidStatusMB(pid, field string) int64 {
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return -1
 	}

@@ -12,6 +12,8 @@
 #   index         quarry bench index --synthetic N for each N (peak RSS vs corpus size) -> index.json
 #   memory        scripts/bench/memory.sh: max RSS of index and of a 20-id delete at 30k and 1M
 #                 short documents (tiny model: the engine's memory, not the model's)    -> memory.json
+#   serve         scripts/bench/serve.sh: quarry serve under 1-200 clients vs infinity-emb, search over HTTP
+#                 vs in-process, the targets' PASS/FAIL lines (real all-MiniLM-L6-v2)  -> serve.json
 #   plot          copy this run's results to $QUARRY_BENCH_DOCS, go run ./scripts/bench/plot there -> *.svg
 # Each step's JSON goes to $QUARRY_BENCH_OUT, its log to $QUARRY_BENCH_OUT/logs/STEP.log and its result lines
 # to $QUARRY_BENCH_OUT/STEP.txt; the plot step copies those of this run to $QUARRY_BENCH_DOCS and draws the
@@ -45,14 +47,14 @@ PYTHON=${PYTHON:-${TORCH_VENV:-$HOME/.cache/quarry/torch-venv}/bin/python}
 OUT=${QUARRY_BENCH_OUT:-$(q build/bench build/bench/quick)}
 DOCS=${QUARRY_BENCH_DOCS:-$(q docs/bench build/bench/quick/docs)}
 THREADS=${QUARRY_BENCH_THREADS:-$(nproc)}
-STEPS=${QUARRY_BENCH_STEPS:-encode encode-sweep search rerank index memory plot}
+STEPS=${QUARRY_BENCH_STEPS:-encode encode-sweep search rerank index memory serve plot}
 STEPS=${STEPS//,/ }
 # The JSON files each step writes.
 declare -A OUTPUTS=([encode]="encode.json" [encode-sweep]="encode-batch.json encode-length.json" [search]="search.json"
-  [rerank]="rerank.json" [index]="index.json" [memory]="memory.json" [plot]="")
+  [rerank]="rerank.json" [index]="index.json" [memory]="memory.json" [serve]="serve.json" [plot]="")
 for step in $STEPS; do
   if [ -z "${OUTPUTS[$step]+x}" ]; then
-    echo "all.sh: unknown step $step (want: encode encode-sweep search rerank index memory plot)" >&2; exit 2
+    echo "all.sh: unknown step $step (want: encode encode-sweep search rerank index memory serve plot)" >&2; exit 2
   fi
 done
 ROUNDS=${QUARRY_BENCH_ROUNDS:-$(q "" 1)}
@@ -137,12 +139,16 @@ step_memory() {
     -o "$OUT/memory" -j "$OUT/memory.json"
 }
 
+step_serve() {
+  QUARRY_BENCH_OUT="$OUT" QUARRY_BENCH_THREADS="$THREADS" scripts/bench/serve.sh
+}
+
 # plot: publishes this run's results (JSON and STEP.txt result lines) to $DOCS, then draws every plot whose
 # JSON is there (results of steps not run this time stay as they were).
 step_plot() {
   local f
-  for f in encode.json encode-batch.json encode-length.json search.json rerank.json index.json \
-    encode.txt encode-sweep.txt search.txt rerank.txt index.txt; do
+  for f in encode.json encode-batch.json encode-length.json search.json rerank.json index.json serve.json \
+    encode.txt encode-sweep.txt search.txt rerank.txt index.txt serve.txt; do
     if [ -f "$OUT/$f" ]; then cp "$OUT/$f" "$DOCS/$f"; fi
   done
   go run ./scripts/bench/plot -in "$DOCS" -out "$DOCS"
