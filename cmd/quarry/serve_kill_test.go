@@ -43,6 +43,8 @@ type killLedger struct {
 	uncertain map[string]bool
 	words     map[string]string
 	posts     int
+	// documents in the 200 answers: committed by POSTs, deleted by DELETEs
+	ackedDocs, ackedDeletes int
 	// unanswered writes settled at a restart: found committed, found absent
 	settledIn, settledOut int
 }
@@ -96,8 +98,18 @@ func TestServeWritesSurviveKill(t *testing.T) {
 	base, stop := startWritable(t, model, dir)
 	verifyLedger(t, base, led, rounds)
 	stop(syscall.SIGTERM)
-	t.Logf("%d kill -9 rounds: %d acknowledged POSTs, %d documents live and found once, %d deleted or never committed and absent; unanswered at the kill: %d found committed, %d absent",
-		rounds, led.posts, len(led.acked), len(led.deleted), led.settledIn, led.settledOut)
+	// Every file of the last generation verifies (checksums, cross-references).
+	out, err := quarryCmd("check", "--json", dir).Output()
+	var rep struct {
+		Files     []json.RawMessage
+		Problems  []json.RawMessage
+		Leftovers []json.RawMessage
+	}
+	if jerr := json.Unmarshal(out, &rep); err != nil || jerr != nil || len(rep.Problems) > 0 || len(rep.Files) == 0 {
+		t.Errorf("quarry check after the kills: %v\n%s", err, out)
+	}
+	t.Logf("%d kill -9 rounds: %d acknowledged POSTs committing %d documents, %d acknowledged deletions; %d documents live and each found once, %d deleted or never committed and absent; unanswered at the kill: %d found committed, %d absent; quarry check: %d files ok, %d leftovers",
+		rounds, led.posts, led.ackedDocs, led.ackedDeletes, len(led.acked), len(led.deleted), led.settledIn, led.settledOut, len(rep.Files), len(rep.Leftovers))
 }
 
 // startWritable starts the server on dir and waits for it to answer.
@@ -182,6 +194,7 @@ func streamWrites(ctx context.Context, base string, led *killLedger, c, n int, r
 			res.Body.Close()
 			if res.StatusCode == 200 {
 				led.mu.Lock()
+				led.ackedDeletes += len(out.Deleted)
 				for _, id := range append(out.Deleted, out.Missing...) {
 					delete(led.uncertain, id)
 					led.deleted[id] = true
@@ -224,6 +237,7 @@ func streamWrites(ctx context.Context, base string, led *killLedger, c, n int, r
 		led.mu.Lock()
 		if res.StatusCode == 200 {
 			led.posts++
+			led.ackedDocs += len(out.Committed)
 			for _, id := range out.Committed {
 				delete(led.uncertain, id)
 				led.acked[id] = true

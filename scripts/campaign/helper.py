@@ -14,6 +14,7 @@
 """
 import json
 import os
+import re
 import random
 import sys
 
@@ -106,6 +107,16 @@ def summary(d):
         b["mismatches"] += int(not r["check"]["ok"])
     s["crashes"] = sum(1 for t in s["fuzz"] if t["status"] == "FAIL")
     s["ok"] = s["crashes"] == 0 and s["kill"]["mismatches"] == 0 and s["kill"]["rerun_failures"] == 0
+    sk = os.path.join(d, "serve-kill")
+    if os.path.exists(os.path.join(sk, "rc")):
+        with open(os.path.join(sk, "rc")) as f:
+            rc = int(f.read().strip() or 1)
+        with open(os.path.join(sk, "test.log"), errors="replace") as f:
+            log = f.read()
+        m = re.search(r"(\d+) kill -9 rounds: .*", log)
+        s["serve_kill"] = {"rounds": int(m.group(1)) if m else 0, "ok": rc == 0 and m is not None, "result": m.group(0) if m else "",
+                           "failures": [l.strip() for l in log.splitlines() if "serve_kill_test.go" in l and "kill -9 rounds:" not in l][:20]}
+        s["ok"] = s["ok"] and s["serve_kill"]["ok"]
     with open(os.path.join(d, "summary.json"), "w") as f:
         json.dump(s, f, indent=2)
         f.write("\n")
@@ -122,6 +133,10 @@ def summary(d):
         k["rounds"], k["killed"], k["finished_before_kill"], k["mismatches"], k["rerun_failures"]))
     for op, b in sorted(k["by_op"].items()):
         lines.append("  %-16s %4d rounds  %4d killed  %d mismatches" % (op, b["rounds"], b["killed"], b["mismatches"]))
+    if "serve_kill" in s:
+        sk = s["serve_kill"]
+        lines.append("quarry serve --writable kill -9: %s: %s" % ("ok" if sk["ok"] else "FAILED", sk["result"] or "no result line (see serve-kill/test.log)"))
+        lines.extend("  " + l for l in sk["failures"])
     with open(os.path.join(d, "summary.txt"), "w") as f:
         f.write("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -10,7 +10,9 @@
 #               each new input (a -fuzzminimizetime, default 200x)
 #   -r ROUNDS   kill -9 rounds (CAMPAIGN_ROUNDS, default 200)
 #   -o DIR      output folder (default out/campaign/UTC-TIMESTAMP, ignored by git)
-#   -F          no fuzzing; -K  no kill rounds
+#   -F          no fuzzing; -K  no kill rounds (neither of the two kinds below)
+#   -s ROUNDS   kill -9 rounds of `quarry serve --writable` under a stream of
+#               writes (CAMPAIGN_SERVE_ROUNDS, default 20; 0 skips them)
 #
 # Environment: CAMPAIGN_DOCS documents per indexed part (default 400);
 # CAMPAIGN_KILL_MAX_MS the latest kill after a start, in ms (default 1000;
@@ -32,6 +34,13 @@
 # A delete re-run that finds its ids gone (the killed run had committed)
 # counts as complete.
 #
+# Serve rounds: cmd/quarry TestServeWritesSurviveKill with
+# QUARRY_SERVE_KILL_ROUNDS=ROUNDS (three clients POST JSONL and JSON arrays
+# and DELETE; SIGKILL at a random moment; after each restart every
+# acknowledged document is found exactly once, no acknowledged deletion is
+# back, the count adds up; `quarry check` at the end), log in
+# DIR/serve-kill/test.log.
+#
 # Output: DIR/summary.txt and DIR/summary.json (execs per target, crashes,
 # rounds, kills, mismatches), DIR/fuzz/ (logs, fuzz-summary.tsv),
 # DIR/kill/rounds.jsonl (one line per round). Exit status 1 when a target
@@ -45,15 +54,17 @@ rounds=${CAMPAIGN_ROUNDS:-200}
 out=""
 fuzz=1
 kill=1
-while getopts "m:r:o:FKh" opt; do
+serve_rounds=${CAMPAIGN_SERVE_ROUNDS:-20}
+while getopts "m:r:o:s:FKh" opt; do
 	case $opt in
 	m) minutes=$OPTARG ;;
 	r) rounds=$OPTARG ;;
 	o) out=$OPTARG ;;
+	s) serve_rounds=$OPTARG ;;
 	F) fuzz=0 ;;
 	K) kill=0 ;;
 	h)
-		sed -n '2,37p' "$0"
+		sed -n '2,47p' "$0"
 		exit 0
 		;;
 	*) exit 2 ;;
@@ -71,7 +82,7 @@ helper="$root/scripts/campaign/helper.py"
 RANDOM=$seed
 
 cat >"$out/params.json" <<EOF
-{"fuzztime": "$fuzztime", "fuzz": $fuzz, "rounds": $( [ "$kill" = 1 ] && echo "$rounds" || echo 0), "docs_per_part": $docs,
+{"fuzztime": "$fuzztime", "fuzz": $fuzz, "rounds": $( [ "$kill" = 1 ] && echo "$rounds" || echo 0), "serve_rounds": $( [ "$kill" = 1 ] && echo "$serve_rounds" || echo 0), "docs_per_part": $docs,
  "kill_max_ms": $killmax, "seed": $seed, "threads": $threads, "go": "$(go env GOVERSION)", "started": "$(date -u +%FT%TZ)"}
 EOF
 
@@ -171,6 +182,16 @@ if [ "$kill" = 1 ]; then
 		case $check in *'"ok": true'*) status=ok ;; *) status=MISMATCH ;; esac
 		printf 'round %3d  %-6s %-7s kill after %4d ms  killed=%-5s rerun=%d  %s\n' "$r" "$m" "$op" "$delay" "$killed" "$rc" "$status" >&2
 	done
+fi
+
+if [ "$kill" = 1 ] && [ "$serve_rounds" -gt 0 ]; then
+	echo "== $serve_rounds kill -9 rounds of quarry serve --writable under a stream of writes" >&2
+	mkdir -p "$out/serve-kill"
+	stamp=$(cat build/lib/*.a | sha256sum | cut -c1-16)
+	rc=0
+	QUARRY_SERVE_KILL_ROUNDS=$serve_rounds go test -ldflags "-X github.com/quarry-search/quarry/bindings.nativeStamp=$stamp" \
+		-count=1 -timeout 0 -run '^TestServeWritesSurviveKill$' -v ./cmd/quarry >"$out/serve-kill/test.log" 2>&1 || rc=$?
+	echo "$rc" >"$out/serve-kill/rc"
 fi
 
 python3 "$helper" summary "$out"
