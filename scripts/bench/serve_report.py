@@ -110,7 +110,7 @@ def embeddings(enc, qz, qh, inf, ih, d, check, goals):
         r = qh["points"][0].get("rss") or {}
         if r:
             grow = r["max_mb"] - r["start_mb"]
-            check(f"RSS bounded under 200 clients for {qh['duration_s']:.0f} s (max - start <= 64 MB)", grow <= 64,
+            check(f"RSS bounded under 200 clients for {qh['duration_s']:.0f} s (max - start <= 64 MB)", grow <= 64 and r["start_mb"] >= 0,
                   f"start {r['start_mb']} MB, end {r['end_mb']} MB, max {r['max_mb']} MB (+{grow} MB)")
     if inf and 64 in i and 64 in q:
         for n in (64, 200):
