@@ -24,6 +24,7 @@ import (
 
 	"github.com/quarry-search/quarry/engine"
 	"github.com/quarry-search/quarry/internal/benchtext"
+	"github.com/quarry-search/quarry/internal/fsx"
 	"github.com/urfave/cli/v2"
 )
 
@@ -564,9 +565,9 @@ func benchSearchInProcess(c *cli.Context, res *serveBenchResult, dir string, que
 // benchmark sentences of quarry bench encode.
 func serveTexts(c *cli.Context) ([]string, string, error) {
 	if p := c.String("texts"); p != "" {
-		b, err := os.ReadFile(p)
+		b, err := fsx.ReadRegular(p, "texts file", 1<<30)
 		if err != nil {
-			return nil, "", badInput("--texts: %v", err)
+			return nil, "", markBadInput(fmt.Errorf("--texts: %w", err))
 		}
 		var out []string
 		for _, l := range strings.Split(string(b), "\n") {
@@ -596,9 +597,9 @@ func serveQueries(c *cli.Context) ([]string, error) {
 	if p == "" {
 		return nil, badInput("--workload search needs --queries FILE")
 	}
-	f, err := os.Open(p)
+	f, err := fsx.OpenRegular(p, "queries file")
 	if err != nil {
-		return nil, badInput("--queries: %v", err)
+		return nil, markBadInput(fmt.Errorf("--queries: %w", err))
 	}
 	defer f.Close()
 	rr := newRecordReader(f, filepath.Base(p), "auto")

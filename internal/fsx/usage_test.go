@@ -27,6 +27,7 @@ var ownReads = map[string]int{
 	"engine/hf/hftest/folder.go": 2, // test fixtures written by the test itself
 	"cmd/quarry/embed.go":        1, // /proc/self/status
 	"cmd/quarry/bench.go":        2, // /proc/cpuinfo, /proc/self/status
+	"cmd/quarry/benchserve.go":   1, // /proc/PID/stat
 	"cmd/quarry-native/gen.go":   2, // generated sources
 	"cmd/quarry-native/build.go": 5, // the module's own files
 }
