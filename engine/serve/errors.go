@@ -150,11 +150,18 @@ func writeError(w http.ResponseWriter, f family, err error) {
 	}
 	var body any = teiError{Error: he.msg, ErrorType: he.typ, BadRecords: he.badRecords}
 	if f == familyOpenAI {
-		code := "invalid_api_key"
-		if he.status != http.StatusUnauthorized {
+		var code string
+		var param *string
+		switch {
+		case he.status == http.StatusUnauthorized:
+			code = "invalid_api_key"
+		case he.typ == typeNotFound:
+			// The only 404 of the OpenAI routes is an unknown `model`.
+			code, param = "model_not_found", ptr("model")
+		default:
 			code = strings.ToLower(he.typ)
 		}
-		body = openAIError{Error: openAIErrorBody{Message: he.msg, Type: openAIType(he.status), Code: code}}
+		body = openAIError{Error: openAIErrorBody{Message: he.msg, Type: openAIType(he.status), Param: param, Code: code}}
 	}
 	b, _ := json.Marshal(body)
 	h := w.Header()
@@ -163,3 +170,5 @@ func writeError(w http.ResponseWriter, f family, err error) {
 	w.WriteHeader(he.status)
 	w.Write(append(b, '\n'))
 }
+
+func ptr[T any](v T) *T { return &v }

@@ -26,23 +26,32 @@ type input struct {
 // mixed).
 type inputs struct {
 	list  []input
-	batch bool // given as a list
-	set   bool // present in the body
+	batch bool   // given as a list
+	set   bool   // present in the body
+	field string // the body's name of the field, for error messages
 }
+
+// openAIInputs is OpenAI's `input`: inputs under OpenAI's field name.
+type openAIInputs struct{ inputs }
+
+func (in *openAIInputs) UnmarshalJSON(b []byte) error { return in.parse(b, "input") }
 
 // maxIDs bounds the token ids of one input given as ids (before truncation).
 const maxIDs = 1 << 16
 
-func (in *inputs) UnmarshalJSON(b []byte) error {
+func (in *inputs) UnmarshalJSON(b []byte) error { return in.parse(b, "inputs") }
+
+// parse reads the field named field of a request body.
+func (in *inputs) parse(b []byte, field string) error {
 	b = bytes.TrimSpace(b)
-	in.set = true
+	in.set, in.field = true, field
 	switch {
 	case len(b) == 0:
-		return invalid("inputs: empty")
+		return invalid("%s: empty", field)
 	case b[0] == '"':
 		var s string
 		if err := json.Unmarshal(b, &s); err != nil {
-			return invalid("inputs: %v", err)
+			return invalid("%s: %v", field, err)
 		}
 		in.list = []input{{text: s}}
 		return nil
@@ -50,11 +59,11 @@ func (in *inputs) UnmarshalJSON(b []byte) error {
 		in.set = false
 		return nil
 	case b[0] != '[':
-		return invalid("inputs: want a string, a list of strings, a list of token ids or a list of lists of token ids")
+		return invalid("%s: want a string, a list of strings, a list of token ids or a list of lists of token ids", field)
 	}
 	var raw []json.RawMessage
 	if err := json.Unmarshal(b, &raw); err != nil {
-		return invalid("inputs: %v", err)
+		return invalid("%s: %v", field, err)
 	}
 	in.batch = true
 	if len(raw) == 0 {
@@ -62,7 +71,7 @@ func (in *inputs) UnmarshalJSON(b []byte) error {
 	}
 	// A list of numbers is one input of token ids.
 	if first := bytes.TrimSpace(raw[0]); len(first) > 0 && (first[0] == '-' || first[0] >= '0' && first[0] <= '9') {
-		ids, err := parseIDs(raw, "inputs")
+		ids, err := parseIDs(raw, field)
 		if err != nil {
 			return err
 		}
@@ -76,20 +85,20 @@ func (in *inputs) UnmarshalJSON(b []byte) error {
 		switch {
 		case len(r) > 0 && r[0] == '"':
 			if err := json.Unmarshal(r, &in.list[i].text); err != nil {
-				return invalid("inputs[%d]: %v", i, err)
+				return invalid("%s[%d]: %v", field, i, err)
 			}
 		case len(r) > 0 && r[0] == '[':
 			var nums []json.RawMessage
 			if err := json.Unmarshal(r, &nums); err != nil {
-				return invalid("inputs[%d]: %v", i, err)
+				return invalid("%s[%d]: %v", field, i, err)
 			}
-			ids, err := parseIDs(nums, "inputs["+strconv.Itoa(i)+"]")
+			ids, err := parseIDs(nums, field+"["+strconv.Itoa(i)+"]")
 			if err != nil {
 				return err
 			}
 			in.list[i] = input{ids: ids, isIDs: true}
 		default:
-			return invalid("inputs[%d]: want a string or a list of token ids", i)
+			return invalid("%s[%d]: want a string or a list of token ids", field, i)
 		}
 	}
 	return nil
@@ -183,7 +192,7 @@ func (s *Server) checkBatch(field string, n int) error {
 // encode tokenizes a request's inputs for model m: prompt prepended, cut
 // to the model's window when t.on (else 422 for a longer input); token ids
 // are range-checked and used as given.
-func (s *Server) encode(c *call, m *model, list []input, prompt string, t truncation) ([]tokenize.Encoding, error) {
+func (s *Server) encode(c *call, m *model, field string, list []input, prompt string, t truncation) ([]tokenize.Encoding, error) {
 	start := time.Now()
 	tok, maxLen := m.b.Tokenizer(), m.info.MaxTokens
 	vocab := int64(tok.VocabSize())
@@ -193,12 +202,12 @@ func (s *Server) encode(c *call, m *model, list []input, prompt string, t trunca
 		var e tokenize.Encoding
 		if in.isIDs {
 			if len(in.ids) == 0 {
-				return nil, empty("inputs[%d]: no token ids", i)
+				return nil, empty("%s[%d]: no token ids", field, i)
 			}
 			ids := in.ids
 			if len(ids) > maxLen {
 				if !t.on {
-					return nil, tooLong(i, len(ids), maxLen)
+					return nil, tooLong(field, i, len(ids), maxLen)
 				}
 				c.truncated++
 				if t.left {
@@ -210,7 +219,7 @@ func (s *Server) encode(c *call, m *model, list []input, prompt string, t trunca
 			e = tokenize.Encoding{IDs: make([]int32, len(ids)), TypeIDs: make([]int32, len(ids)), NumTokens: len(in.ids), Truncated: len(ids) < len(in.ids)}
 			for j, id := range ids {
 				if id < 0 || id >= vocab {
-					return nil, invalid("inputs[%d][%d]: token id %d is outside the vocabulary (0..%d)", i, j, id, vocab-1)
+					return nil, invalid("%s[%d][%d]: token id %d is outside the vocabulary (0..%d)", field, i, j, id, vocab-1)
 				}
 				e.IDs[j] = int32(id)
 			}
@@ -225,7 +234,7 @@ func (s *Server) encode(c *call, m *model, list []input, prompt string, t trunca
 				e = tok.Encode(text, 0)
 				if len(e.IDs) > maxLen {
 					if !t.on {
-						return nil, tooLong(i, len(e.IDs), maxLen)
+						return nil, tooLong(field, i, len(e.IDs), maxLen)
 					}
 					var err error
 					if e, err = cutLeft(tok, e, maxLen); err != nil {
@@ -235,7 +244,7 @@ func (s *Server) encode(c *call, m *model, list []input, prompt string, t trunca
 			} else {
 				e = tok.Encode(text, maxLen)
 				if e.Truncated && !t.on {
-					return nil, tooLong(i, e.NumTokens, maxLen)
+					return nil, tooLong(field, i, e.NumTokens, maxLen)
 				}
 			}
 			if e.Truncated {
@@ -250,9 +259,14 @@ func (s *Server) encode(c *call, m *model, list []input, prompt string, t trunca
 	return encs, nil
 }
 
-// tooLong is TEI's error for an input over the window without truncation.
-func tooLong(i, n, maxLen int) error {
-	return invalid("inputs[%d]: `inputs` must have less than %d tokens. Given: %d (pass \"truncate\": true, or start the server with --auto-truncate)", i, maxLen+1, n)
+// tooLong is TEI's error for an input over the window without truncation
+// (OpenAI's body has no truncate field: only the server's flag applies).
+func tooLong(field string, i, n, maxLen int) error {
+	hint := `pass "truncate": true, or start the server with --auto-truncate`
+	if field != "inputs" {
+		hint = "start the server with --auto-truncate"
+	}
+	return invalid("%s[%d]: `%s` must have less than %d tokens. Given: %d (%s)", field, i, field, maxLen+1, n, hint)
 }
 
 // cutLeft keeps the last tokens of an encoding with its template's special

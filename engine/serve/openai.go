@@ -16,11 +16,11 @@ import (
 
 // openAIRequest is OpenAI's /v1/embeddings body.
 type openAIRequest struct {
-	Input          inputs `json:"input"`
-	Model          string `json:"model"`
-	User           string `json:"user"`
-	EncodingFormat string `json:"encoding_format"`
-	Dimensions     *int   `json:"dimensions"`
+	Input          openAIInputs `json:"input"`
+	Model          string       `json:"model"`
+	User           string       `json:"user"`
+	EncodingFormat string       `json:"encoding_format"`
+	Dimensions     *int         `json:"dimensions"`
 }
 
 func (s *Server) handleOpenAIEmbeddings(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -39,7 +39,7 @@ func (s *Server) handleOpenAIEmbeddings(w http.ResponseWriter, r *http.Request, 
 	if !req.Input.set {
 		return invalid("input: missing field `input`")
 	}
-	vecs, m, err := s.embed(r, c, req.Model, req.Input, nil, "", nil, nil, req.Dimensions)
+	vecs, m, err := s.embed(r, c, req.Model, req.Input.inputs, nil, "", nil, nil, req.Dimensions)
 	if err != nil {
 		return err
 	}

@@ -90,14 +90,17 @@ func (s *Server) handleEmbed(w http.ResponseWriter, r *http.Request, c *call) er
 // embed runs an embedding request: model, batch limits, tokenization,
 // the batched encoder, then normalization and Matryoshka dimensions.
 func (s *Server) embed(r *http.Request, c *call, name string, in inputs, truncate *bool, direction string, promptName *string, normalize *bool, dims *int) ([][]float32, *model, error) {
+	if in.field == "" { // absent from the body: TEI's name (OpenAI's handler answers its missing `input` first)
+		in.field = "inputs"
+	}
 	if !in.set {
-		return nil, nil, invalid("inputs: missing field `inputs`")
+		return nil, nil, invalid("%s: missing field `%s`", in.field, in.field)
 	}
 	m, err := s.modelFor(name, encoder.BiEncoder, r.URL.Path)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := s.checkBatch("inputs", len(in.list)); err != nil {
+	if err := s.checkBatch(in.field, len(in.list)); err != nil {
 		return nil, nil, err
 	}
 	t, err := s.truncationOf(truncate, direction)
@@ -116,7 +119,7 @@ func (s *Server) embed(r *http.Request, c *call, name string, in inputs, truncat
 		return nil, nil, invalid("dimensions: %d: must be 1..%d (the model's dimension)", *dims, m.info.Dim)
 	}
 	arrived := m.b.Arrive()
-	encs, err := s.encode(c, m, in.list, prompt, t)
+	encs, err := s.encode(c, m, in.field, in.list, prompt, t)
 	if err != nil {
 		arrived()
 		return nil, nil, err
@@ -204,7 +207,7 @@ func (s *Server) handleEmbedSparse(w http.ResponseWriter, r *http.Request, c *ca
 		return err
 	}
 	arrived := m.b.Arrive()
-	encs, err := s.encode(c, m, req.Inputs.list, prompt, t)
+	encs, err := s.encode(c, m, "inputs", req.Inputs.list, prompt, t)
 	if err != nil {
 		arrived()
 		return err

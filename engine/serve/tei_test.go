@@ -345,7 +345,8 @@ func TestOpenAIEmbeddings(t *testing.T) {
 	}
 	r := f.do(t, "POST", "/v1/embeddings", `{"input": "x", "model": "gpt-4"}`)
 	r.json(t, &e)
-	if r.status != 404 || e.Error.Type != "invalid_request_error" || !strings.Contains(e.Error.Message, "gpt-4") {
+	if r.status != 404 || e.Error.Type != "invalid_request_error" || e.Error.Code != "model_not_found" ||
+		e.Error.Param == nil || *e.Error.Param != "model" || !strings.Contains(e.Error.Message, "gpt-4") {
 		t.Fatalf("unknown model: %d %s", r.status, r.body)
 	}
 	r = f.do(t, "POST", "/v1/embeddings", `{"input": "x", "encoding_format": "int8"}`)
@@ -360,8 +361,22 @@ func TestOpenAIEmbeddings(t *testing.T) {
 	}
 	r = f.do(t, "POST", "/v1/embeddings", `{"input": []}`)
 	r.json(t, &e)
-	if r.status != 400 || e.Error.Code != "empty" {
+	if r.status != 400 || e.Error.Code != "empty" || e.Error.Message != "`input` cannot be empty" {
 		t.Fatalf("empty: %d %s", r.status, r.body)
+	}
+	// OpenAI's field is `input`: its errors name it, not TEI's `inputs`.
+	for body, want := range map[string]string{
+		`{"model": "dense"}`:         "input: missing field `input`",
+		`{"input": 7}`:               "input: want a string",
+		`{"input": ["x", 7]}`:        "input[1]: want a string or a list of token ids",
+		`{"input": [[1, 2.5]]}`:      "input[0][1]: want a token id",
+		`{"input": [[1, 99999999]]}`: "input[0][1]: token id 99999999 is outside the vocabulary",
+	} {
+		r = f.do(t, "POST", "/v1/embeddings", body)
+		r.json(t, &e)
+		if r.status/100 != 4 || !strings.HasPrefix(e.Error.Message, want) {
+			t.Errorf("%s: %d %s, want a message starting %q", body, r.status, r.body, want)
+		}
 	}
 }
 

@@ -26,7 +26,7 @@
 #   QUARRY_SERVE_DURATION  measured seconds per point (10 / 3), QUARRY_SERVE_HOLD the RSS point (60 / 10)
 #   QUARRY_SERVE_STEPS     any of: quarry infinity search (all)
 #   INFINITY_VENV          infinity-emb's virtualenv (~/.cache/quarry/infinity-venv, created when missing, ~6 GB)
-#   QUARRY_SERVE_PORT      first loopback port used (18080; +1 for infinity)
+#   QUARRY_SERVE_PORT      loopback port of quarry (a free one); infinity gets another free port
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -43,9 +43,14 @@ STEPS=" ${QUARRY_SERVE_STEPS:-quarry infinity search} "
 MODEL=${QUARRY_SERVE_MODEL:-models/all-MiniLM-L6-v2-f16.gguf}
 INDEX=${QUARRY_SERVE_INDEX:-build/demo/packages.idx}
 INFINITY_VENV=${INFINITY_VENV:-$HOME/.cache/quarry/infinity-venv}
-PORT=${QUARRY_SERVE_PORT:-18080}
 QBIN=$ROOT/bin/quarry
 mkdir -p "$DIR/logs"
+# One run at a time: two runs on one machine measure each other.
+exec 9>"$DIR/.lock"
+flock -n 9 || { echo "serve.sh: another run holds $DIR/.lock" >&2; exit 1; }
+# free_port: a loopback port nobody listens on now (the kernel's pick).
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+PORT=${QUARRY_SERVE_PORT:-$(free_port)}
 rm -f "$DIR"/*.json "$OUT/serve.json"
 
 # Build quarry (Go only when the native core is already built).
@@ -75,6 +80,12 @@ wait_health() {
   done
   return 1
 }
+# unused PORT: 0 when nothing answers on PORT; a server already there would be measured in place of ours
+# (and its RSS read as ours).
+unused() {
+  [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$1/health")" = 000 ] && return 0
+  echo "serve.sh: something already answers on 127.0.0.1:$1" >&2; return 1
+}
 # stop PID: SIGTERM, wait for it.
 stop() { kill "$1" 2>/dev/null; wait "$1" 2>/dev/null; local p keep=(); for p in "${PIDS[@]}"; do [ "$p" != "$1" ] && keep+=("$p"); done; PIDS=("${keep[@]}"); }
 
@@ -96,6 +107,7 @@ echo "== offline: quarry bench encode (batch 1, 8, 32, 128; words 10-60)"
   --json "$DIR/encode.json" >/dev/null || exit 1
 
 if [[ $STEPS == *" quarry "* ]]; then
+  unused "$PORT" || exit 1
   "$QBIN" serve --model "$MODEL" --addr "127.0.0.1:$PORT" --threads "$THREADS" --quiet 2>"$DIR/logs/quarry-serve.log" &
   QP=$!; PIDS+=("$QP")
   if wait_health "http://127.0.0.1:$PORT/health" "$QP" 60; then
@@ -123,7 +135,8 @@ if [[ $STEPS == *" infinity "* ]]; then
   if [ -n "$skip" ]; then
     echo "serve.sh: SKIPPING infinity-emb: $skip" | tee "$DIR/infinity-skipped.txt" >&2
   else
-    IP=$((PORT + 1))
+    IP=$(free_port)
+    unused "$IP" || exit 1
     # Offline, no telemetry, the same thread count as quarry; its own defaults otherwise (dynamic batching,
     # batch size 32).
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 DO_NOT_TRACK=1 INFINITY_ANONYMOUS_USAGE_STATS=0 \
@@ -150,6 +163,7 @@ if [[ $STEPS == *" search "* ]]; then
     CE=$DIR/models/minilm-rank-f16.gguf
     [ -f "$CE" ] || go run ./testdata/gen -out "$DIR/models" -preset minilm -kind rank -type f16 -seed 7 >/dev/null || exit 1
     QS=testdata/beir/debian/queries.jsonl
+    unused "$PORT" || exit 1
     "$QBIN" serve --index "demo=$INDEX" --rerank-model "ce=$CE" --addr "127.0.0.1:$PORT" --threads "$THREADS" --quiet \
       2>"$DIR/logs/quarry-search.log" &
     SP=$!; PIDS+=("$SP")
