@@ -41,6 +41,11 @@ type BatchOptions struct {
 	Merge bool
 	// OnBatch, when set, is called after every encoder call (metrics).
 	OnBatch func(BatchStats)
+	// Compute, when set, is a semaphore shared with other batchers: a batch
+	// holds one of its slots while the model runs (the time waiting for it
+	// counts as queue time), so several models of one process do not
+	// oversubscribe the cores.
+	Compute chan struct{}
 }
 
 // BatchStats describe one encoder call of a Batcher.
@@ -330,6 +335,10 @@ type ref struct {
 // run encodes a batch with one call of the model (a ranker's request
 // without merging: chunks of rankChunk pairs) and completes its jobs.
 func (b *Batcher) run(batch []*job) {
+	if b.opt.Compute != nil {
+		b.opt.Compute <- struct{}{}
+		defer func() { <-b.opt.Compute }()
+	}
 	start := time.Now()
 	o := batch[0].op
 	var refs []ref

@@ -318,3 +318,64 @@ func TestGracefulShutdown(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// overlapModel counts the encoder calls running at once, over every model
+// sharing its counters.
+type overlapModel struct {
+	*fake.Encoder
+	running, peak *atomic.Int64
+}
+
+func (m *overlapModel) EmbedEncodings(encs []tokenize.Encoding) ([][]float32, error) {
+	n := m.running.Add(1)
+	defer m.running.Add(-1)
+	for {
+		p := m.peak.Load()
+		if n <= p || m.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	time.Sleep(2 * time.Millisecond)
+	return m.Encoder.EmbedEncodings(encs)
+}
+
+// TestBatchersShareCompute: two models' batchers given one Compute slot
+// never run their models at the same time; without it they do (so the
+// test sees overlap when there is some).
+func TestBatchersShareCompute(t *testing.T) {
+	for _, shared := range []bool{true, false} {
+		var running, peak atomic.Int64
+		var compute chan struct{}
+		if shared {
+			compute = make(chan struct{}, 1)
+		}
+		var bs []*serve.Batcher
+		for _, name := range []string{"a", "b"} {
+			m := &overlapModel{Encoder: fakeModel(t, encoder.BiEncoder, name), running: &running, peak: &peak}
+			b, err := serve.NewBatcher(m, nil, serve.BatchOptions{Merge: true, Compute: compute})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer b.Close()
+			bs = append(bs, b)
+		}
+		var wg sync.WaitGroup
+		for i := 0; i < 40; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				b := bs[i%2]
+				if _, _, err := b.Embed(context.Background(), encodeAll(fakeModel(t, encoder.BiEncoder, "x"), fmt.Sprintf("text %d", i))); err != nil {
+					t.Error(err)
+				}
+			}(i)
+		}
+		wg.Wait()
+		switch p := peak.Load(); {
+		case shared && p != 1:
+			t.Errorf("one shared compute slot: %d model calls ran at once", p)
+		case !shared && p != 2:
+			t.Errorf("no shared slot: peak %d calls at once, want 2 (the test would not see overlap)", p)
+		}
+	}
+}
