@@ -26,6 +26,13 @@ package bindings
 #pragma weak quarry_vec_row_bytes
 #pragma weak quarry_topk
 #pragma weak quarry_system_info
+#pragma weak quarry_hnsw_build
+#pragma weak quarry_hnsw_search
+#pragma weak quarry_hnsw_serialized_size
+#pragma weak quarry_hnsw_serialize
+#pragma weak quarry_hnsw_load
+#pragma weak quarry_hnsw_get_stats
+#pragma weak quarry_hnsw_free
 
 // The quarry version quarry_native.go was generated for ("" or absent in
 // this repository's own builds).
@@ -38,7 +45,9 @@ static int quarry_linked(void) {
 		(void *)quarry_model_default_params, (void *)quarry_model_load, (void *)quarry_model_free,
 		(void *)quarry_model_get_info, (void *)quarry_embed, (void *)quarry_rerank, (void *)quarry_sparse,
 		(void *)quarry_quantize, (void *)quarry_row_size, (void *)quarry_vec_row_bytes, (void *)quarry_topk,
-		(void *)quarry_system_info,
+		(void *)quarry_system_info, (void *)quarry_hnsw_build, (void *)quarry_hnsw_search,
+		(void *)quarry_hnsw_serialized_size, (void *)quarry_hnsw_serialize, (void *)quarry_hnsw_load,
+		(void *)quarry_hnsw_get_stats, (void *)quarry_hnsw_free,
 	};
 	int n = 0;
 	for (size_t i = 0; i < sizeof f / sizeof f[0]; i++) n += f[i] != NULL;
@@ -337,35 +346,11 @@ func TopK(queries []float32, nq int, x *Vectors, k, threads int) ([]float32, []i
 	if nq == 0 {
 		return scores, rows, groups, nil
 	}
-	var cv C.quarry_vectors
-	cv.dtype = C.int32_t(x.Type)
-	cv.dim = C.int32_t(x.Dim)
-	cv.n = C.int64_t(x.N)
-	// The C struct holds Go pointers only for the duration of the call; cgo
-	// forbids storing Go pointers in C memory, so the struct lives on the Go
-	// side and the call is made through a pinner.
+	// The C struct holds Go pointers only for the duration of the call
+	// (pinned; see cVectors).
 	var pin runtime.Pinner
 	defer pin.Unpin()
-	if len(x.Data) > 0 {
-		pin.Pin(&x.Data[0])
-		cv.data = unsafe.Pointer(&x.Data[0])
-	}
-	if len(x.Scales) > 0 {
-		pin.Pin(&x.Scales[0])
-		cv.scales = (*C.float)(unsafe.Pointer(&x.Scales[0]))
-	}
-	if len(x.Groups) > 0 {
-		pin.Pin(&x.Groups[0])
-		cv.groups = (*C.uint32_t)(unsafe.Pointer(&x.Groups[0]))
-	}
-	if x.Allow != nil {
-		if len(x.Allow) == 0 {
-			x.Allow = []uint64{0}
-		}
-		pin.Pin(&x.Allow[0])
-		cv.allow = (*C.uint64_t)(unsafe.Pointer(&x.Allow[0]))
-		cv.n_allow_bits = C.int64_t(x.AllowBits)
-	}
+	cv := cVectors(x, &pin)
 	buf := make([]C.char, errLen)
 	rc := C.quarry_topk((*C.float)(unsafe.Pointer(&queries[0])), C.int32_t(nq), &cv, C.int32_t(k), C.int32_t(threads),
 		(*C.float)(unsafe.Pointer(&scores[0])), (*C.int64_t)(unsafe.Pointer(&rows[0])), (*C.int64_t)(unsafe.Pointer(&groups[0])),

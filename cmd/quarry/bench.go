@@ -46,7 +46,7 @@ func benchCommand() *cli.Command {
 			"stderr; --json FILE writes the JSON to FILE too. scripts/bench/*.py run the peers (numpy, faiss,\n" +
 			"sentence-transformers) on the same data and print the ratios. quarry has no approximate (ANN) index:\n" +
 			"every search here is exact (int8/binary scans are rescored with full-precision vectors).",
-		Subcommands: []*cli.Command{benchSearchCommand(), benchEncodeCommand(), benchRerankCommand(), benchIndexCommand(), benchServeCommand()},
+		Subcommands: []*cli.Command{benchSearchCommand(), benchEncodeCommand(), benchRerankCommand(), benchIndexCommand(), benchServeCommand(), benchANNCommand()},
 	}
 }
 

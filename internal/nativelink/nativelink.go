@@ -9,6 +9,13 @@ package nativelink
 // takes them from the static libraries (package bindings refers to them
 // weakly). Only the addresses are used: the placeholder type is never called.
 void quarry_embed(void);
+void quarry_hnsw_build(void);
+void quarry_hnsw_free(void);
+void quarry_hnsw_get_stats(void);
+void quarry_hnsw_load(void);
+void quarry_hnsw_search(void);
+void quarry_hnsw_serialize(void);
+void quarry_hnsw_serialized_size(void);
 void quarry_model_default_params(void);
 void quarry_model_free(void);
 void quarry_model_get_info(void);
@@ -22,6 +29,13 @@ void quarry_topk(void);
 void quarry_vec_row_bytes(void);
 __attribute__((used)) static void (*const quarry_native_anchor[])(void) = {
 	quarry_embed,
+	quarry_hnsw_build,
+	quarry_hnsw_free,
+	quarry_hnsw_get_stats,
+	quarry_hnsw_load,
+	quarry_hnsw_search,
+	quarry_hnsw_serialize,
+	quarry_hnsw_serialized_size,
 	quarry_model_default_params,
 	quarry_model_free,
 	quarry_model_get_info,

@@ -27,13 +27,15 @@
 extern "C" {
 #endif
 
-#define QUARRY_API_VERSION 2 /* 2: quarry_sparse, SPLADE pooling, sparse-encoder kind */
+#define QUARRY_API_VERSION 3 /* 3: quarry_hnsw_*; 2: quarry_sparse, SPLADE pooling, sparse-encoder kind */
 
 /* Return codes. */
 #define QUARRY_OK 0
 #define QUARRY_ERR_ARG -1      /* invalid argument */
 #define QUARRY_ERR_MODEL -2    /* the model cannot do this (e.g. rerank on a bi-encoder) */
 #define QUARRY_ERR_COMPUTE -3  /* allocation or computation failed */
+#define QUARRY_ERR_CANCELED -4 /* stopped by the caller (quarry_hnsw_params.cancel) */
+#define QUARRY_ERR_CORRUPT -5  /* serialized data is damaged or not what it claims to be */
 
 /* Pooling, numbered as llama.cpp's llama_pooling_type. */
 #define QUARRY_POOLING_FROM_MODEL -1
@@ -183,6 +185,79 @@ int64_t quarry_vec_row_bytes(int32_t dtype, int32_t dim);
  */
 int quarry_topk(const float *queries, int32_t nq, const quarry_vectors *x, int32_t k, int32_t n_threads, float *scores,
                 int64_t *rows, int64_t *groups, char *err, size_t err_len);
+
+/* ---- approximate search: HNSW graphs ---- */
+
+/*
+ * A hierarchical navigable small-world graph over the rows of a
+ * quarry_vectors (f32, f16 or int8). The graph holds only neighbour lists and
+ * levels: the vectors stay the caller's and are passed again at search time
+ * (the same n and dim; the type may differ, e.g. built from f32 and searched
+ * over an f16 or int8 copy). Similarity is the dot product, scored exactly as
+ * quarry_topk scores each type. A graph is immutable once built and may be
+ * searched from several threads at once.
+ */
+typedef struct quarry_hnsw quarry_hnsw;
+
+typedef struct quarry_hnsw_params {
+    int32_t m;               /* neighbours per node on upper layers (2*m on layer 0), in [2, 128]; 0 = 16 */
+    int32_t ef_construction; /* beam width while inserting; 0 = 200 (raised to m when smaller) */
+    int32_t n_threads;       /* insertion threads; 0 = all cores */
+    uint64_t seed;           /* levels come from it: n_threads = 1 and one seed give a byte-identical graph */
+    const int32_t *cancel;   /* optional: when *cancel becomes nonzero (set atomically by another thread)
+                                the build stops with QUARRY_ERR_CANCELED */
+} quarry_hnsw_params;
+
+typedef struct quarry_hnsw_stats {
+    int64_t n;               /* rows */
+    int32_t dim;
+    int32_t m;               /* upper-layer degree (layer 0: 2*m) */
+    int32_t ef_construction;
+    int32_t max_level;       /* top layer (-1 for an empty graph) */
+    int64_t entry;           /* entry point row (-1 for an empty graph) */
+    int64_t edges;           /* directed edges over all layers */
+    int64_t bytes;           /* memory held by the graph */
+} quarry_hnsw_stats;
+
+/*
+ * Builds the graph of x's rows (inserted in row order; levels drawn from
+ * params->seed, floor(-ln(U) / ln(m))). groups and allow of x are ignored.
+ * n must be below 2^32 - 1. With n_threads > 1 the graph differs from the
+ * single-threaded one only in the choice and order of neighbours (insertions
+ * race), not in its levels. params may be NULL (all defaults).
+ */
+int quarry_hnsw_build(const quarry_vectors *x, const quarry_hnsw_params *params, quarry_hnsw **out, char *err,
+                      size_t err_len);
+
+/*
+ * Approximate top-k groups, with the outputs and the contract of quarry_topk
+ * (best row per group, best first, ties by group, -inf / -1 padding). x must
+ * have the n and dim of the build. Disallowed rows (x->allow over groups) are
+ * traversed but never returned; when the allowed fraction of rows is small,
+ * the search is the exact scan (quarry_topk) instead. ef is the beam width
+ * (ef < k means k), at most 100000. n_threads 0 = all cores (over queries).
+ */
+int quarry_hnsw_search(const quarry_hnsw *h, const quarry_vectors *x, const float *queries, int32_t nq, int32_t k,
+                       int32_t ef, int32_t n_threads, float *scores, int64_t *rows, int64_t *groups, char *err,
+                       size_t err_len);
+
+/* Bytes quarry_hnsw_serialize writes (-1 for NULL). */
+int64_t quarry_hnsw_serialized_size(const quarry_hnsw *h);
+
+/* Writes the graph to buf (len >= quarry_hnsw_serialized_size): a
+ * self-describing little-endian format with a CRC-32C trailer. */
+int quarry_hnsw_serialize(const quarry_hnsw *h, void *buf, int64_t len, char *err, size_t err_len);
+
+/* Reads a graph written by quarry_hnsw_serialize (buf is copied, not kept).
+ * Everything is checked (magic, version, sizes, checksum, levels, every
+ * neighbour id); damaged data gives QUARRY_ERR_CORRUPT, never a crash. */
+int quarry_hnsw_load(const void *buf, int64_t len, quarry_hnsw **out, char *err, size_t err_len);
+
+/* Fills *out. Returns QUARRY_OK or QUARRY_ERR_ARG. */
+int quarry_hnsw_get_stats(const quarry_hnsw *h, quarry_hnsw_stats *out);
+
+/* Frees the graph; NULL is ignored. Must not race with calls on it. */
+void quarry_hnsw_free(quarry_hnsw *h);
 
 /* A short description of the CPU features ggml was built with, e.g. "AVX2 FMA F16C". */
 const char *quarry_system_info(void);

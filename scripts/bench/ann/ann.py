@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""quarry's HNSW against hnswlib and FAISS HNSW on the same vectors, queries and machine, in one run.
+
+    scripts/bench/ann/run.sh [--n 100000] [--dim 384] ...      (makes the venv, then runs this)
+
+Method. The data is N clustered unit vectors (C Gaussian clusters around random unit centres, noise of
+norm --spread: the kind of structure real embeddings have, unlike uniform random vectors on which every
+graph index degrades), and Q queries drawn the same way; both are written once as .npy files that every
+engine reads. Ground truth is the exact top-k by inner product (numpy). Each engine builds with M 16,
+ef_construction 200 on all cores (build time reported), then answers the queries one call each on one
+thread at each ef of the sweep (the fastest of --repeat passes); recall@k against the ground truth.
+quarry runs as `quarry bench ann` (f32 traversal, and f16/int8 traversal as asked). The report gives,
+for target recalls 0.95 / 0.99 / 0.995, each engine's QPS at the smallest ef that reaches it, and the
+quarry/peer ratios; the result goes to --json.
+"""
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def cpu():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "?"
+
+
+def clustered(rng, centres, n, spread):
+    dim = centres.shape[1]
+    idx = rng.integers(0, len(centres), n)
+    x = centres[idx] + rng.standard_normal((n, dim), dtype=np.float32) * np.float32(spread / np.sqrt(dim))
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def truth(x, q, k):
+    out = np.empty((len(q), k), dtype=np.int64)
+    for lo in range(0, len(q), 256):
+        s = q[lo:lo + 256] @ x.T
+        part = np.argpartition(-s, k, axis=1)[:, :k]
+        order = np.argsort(-np.take_along_axis(s, part, 1), axis=1)
+        out[lo:lo + 256] = np.take_along_axis(part, order, 1)
+    return out
+
+
+def recall(got, gt):
+    k = gt.shape[1]
+    return sum(len(set(g[:k]) & set(t)) for g, t in zip(got, gt)) / gt.size
+
+
+def sweep(name, search, q, gt, efs, repeat, k):
+    pts = []
+    for ef in efs:
+        best, got = None, None
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            res = [search(v, ef) for v in q]
+            d = time.perf_counter() - t0
+            if best is None or d < best:
+                best, got = d, res
+        r = recall(np.array([np.pad(np.asarray(g[:k]), (0, max(0, k - len(g))), constant_values=-1) for g in got]), gt)
+        pts.append({"ef": ef, "qps": len(q) / best, "recall_at_k": r})
+        print(f"  {name:14} ef {ef:4}: recall@{k} {r:.4f} {len(q) / best:9.1f} QPS", flush=True)
+    return pts
+
+
+def at_recall(pts, target):
+    ok = [p for p in pts if p["recall_at_k"] >= target]
+    return max(ok, key=lambda p: p["qps"]) if ok else None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--quarry", default="bin/quarry")
+    ap.add_argument("--n", type=int, default=100000)
+    ap.add_argument("--dim", type=int, default=384)
+    ap.add_argument("--clusters", type=int, default=1000)
+    ap.add_argument("--spread", type=float, default=0.6)
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--m", type=int, default=16)
+    ap.add_argument("--ef-construction", type=int, default=200)
+    ap.add_argument("--ef", default="10,16,24,32,48,64,96,128,192,256")
+    ap.add_argument("--dtypes", default="f32,int8", help="quarry traversal copies measured")
+    ap.add_argument("--rescore", type=int, default=40, help="quarry f16/int8: candidates rescored with f32")
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--out", default="build/bench/ann")
+    ap.add_argument("--json", default="build/bench/ann.json")
+    a = ap.parse_args()
+    efs = [int(e) for e in a.ef.split(",")]
+    threads = os.cpu_count()
+    os.makedirs(a.out, exist_ok=True)
+
+    rng = np.random.default_rng(a.seed)
+    centres = rng.standard_normal((a.clusters, a.dim), dtype=np.float32)
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+    t0 = time.time()
+    x = clustered(rng, centres, a.n, a.spread)
+    q = clustered(rng, centres, a.queries, a.spread)
+    xp, qp = os.path.join(a.out, "data.npy"), os.path.join(a.out, "queries.npy")
+    np.save(xp, x)
+    np.save(qp, q)
+    gt = truth(x, q, a.k)
+    print(f"ann benchmark: {a.n} x {a.dim} clustered ({a.clusters} centres, spread {a.spread}), {a.queries} queries, "
+          f"k {a.k}, M {a.m}, ef_construction {a.ef_construction}; {cpu()}, {threads} cores; data + exact truth "
+          f"{time.time() - t0:.1f} s", flush=True)
+    res = {"bench": "ann", "machine": {"cpu": cpu(), "cores": threads}, "n": a.n, "dim": a.dim, "clusters": a.clusters,
+           "spread": a.spread, "queries": a.queries, "k": a.k, "m": a.m, "ef_construction": a.ef_construction,
+           "engines": {}}
+
+    import hnswlib
+    t0 = time.time()
+    h = hnswlib.Index(space="ip", dim=a.dim)
+    h.init_index(max_elements=a.n, M=a.m, ef_construction=a.ef_construction, random_seed=a.seed)
+    h.set_num_threads(threads)
+    h.add_items(x, np.arange(a.n))
+    hb = time.time() - t0
+    print(f"hnswlib {hnswlib.__version__ if hasattr(hnswlib, '__version__') else '0.8.0'}: built in {hb:.1f} s on {threads} threads", flush=True)
+    h.set_num_threads(1)
+
+    def hs(v, ef):
+        h.set_ef(ef)
+        return h.knn_query(v, k=a.k, num_threads=1)[0][0]
+    res["engines"]["hnswlib"] = {"build_s": hb, "points": sweep("hnswlib", hs, q, gt, efs, a.repeat, a.k)}
+    del h
+
+    import faiss
+    faiss.omp_set_num_threads(threads)
+    t0 = time.time()
+    f = faiss.IndexHNSWFlat(a.dim, a.m, faiss.METRIC_INNER_PRODUCT)
+    f.hnsw.efConstruction = a.ef_construction
+    f.add(x)
+    fb = time.time() - t0
+    print(f"faiss {faiss.__version__} IndexHNSWFlat: built in {fb:.1f} s on {threads} threads", flush=True)
+    faiss.omp_set_num_threads(1)
+
+    def fs(v, ef):
+        f.hnsw.efSearch = ef
+        return f.search(v[None, :], a.k)[1][0]
+    res["engines"]["faiss"] = {"build_s": fb, "points": sweep("faiss", fs, q, gt, efs, a.repeat, a.k)}
+    del f
+
+    for dt in a.dtypes.split(","):
+        cmd = [a.quarry, "bench", "ann", "--data", xp, "--n", str(a.n), "--query-file", qp, "--queries", str(a.queries), "--k", str(a.k),
+               "--m", str(a.m), "--ef-construction", str(a.ef_construction), "--dtype", dt, "--ef", a.ef,
+               "--repeat", str(a.repeat), "--threads", "1", "--seed", str(a.seed)]
+        if dt != "f32":
+            cmd += ["--rescore", str(a.rescore)]
+        p = subprocess.run(cmd, capture_output=True, text=True)
+        sys.stdout.write(p.stderr)
+        if p.returncode != 0:
+            sys.exit(f"ann.py: {' '.join(cmd)} failed ({p.returncode})")
+        qr = json.loads(p.stdout.strip().splitlines()[-1])
+        res["engines"][f"quarry-{dt}"] = {"build_s": qr["build_s"], "bytes_per_vector": qr["bytes_per_vector"],
+                                         "points": qr["points"], "rss_mb": qr["rss_mb"]}
+
+    print(f"\nQPS at matched recall@{a.k} (1 thread, one query per call; the best ef reaching it):")
+    names = list(res["engines"])
+    print(f"{'recall':>7} | " + " | ".join(f"{n:>14}" for n in names) + " | quarry/hnswlib | quarry/faiss")
+    res["matched"] = []
+    for target in (0.95, 0.99, 0.995):
+        row = {n: at_recall(res["engines"][n]["points"], target) for n in names}
+        cells = [f"{row[n]['qps']:>9.0f} ef{row[n]['ef']:<4}" if row[n] else f"{'-':>14}" for n in names]
+        qbest = max((row[n]["qps"] for n in names if n.startswith("quarry") and row[n]), default=None)
+        rh = qbest / row["hnswlib"]["qps"] if qbest and row["hnswlib"] else None
+        rf = qbest / row["faiss"]["qps"] if qbest and row["faiss"] else None
+        print(f"{target:>7} | " + " | ".join(cells) + f" | {rh or float('nan'):>13.2f}× | {rf or float('nan'):>11.2f}×")
+        res["matched"].append({"recall": target, "qps": {n: (row[n]["qps"] if row[n] else None) for n in names},
+                               "quarry_over_hnswlib": rh, "quarry_over_faiss": rf})
+    print("build (all cores): " + ", ".join(f"{n} {res['engines'][n]['build_s']:.1f} s" for n in names)
+          + f"; quarry f32 / hnswlib {res['engines']['quarry-f32']['build_s'] / res['engines']['hnswlib']['build_s']:.2f}×"
+          if "quarry-f32" in res["engines"] else "")
+    with open(a.json, "w") as fh:
+        json.dump(res, fh, indent=1)
+        fh.write("\n")
+    print(f"wrote {a.json}")
+
+
+if __name__ == "__main__":
+    main()
