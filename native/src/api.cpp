@@ -55,25 +55,6 @@ struct Lease {
     }
 };
 
-template <class F>
-int guarded(char *err, size_t err_len, F &&f) {
-    try {
-        f();
-        return QUARRY_OK;
-    } catch (const Error &e) {
-        write_err(err, err_len, e.what());
-        return e.code;
-    } catch (const std::bad_alloc &) {
-        write_err(err, err_len, "out of memory");
-        return QUARRY_ERR_COMPUTE;
-    } catch (const std::exception &e) {
-        write_err(err, err_len, e.what());
-        return QUARRY_ERR_COMPUTE;
-    } catch (...) {
-        write_err(err, err_len, "unknown error");
-        return QUARRY_ERR_COMPUTE;
-    }
-}
 
 // Checks the packed sequences and computes their (possibly truncated)
 // lengths. Truncated sequences are rewritten into `copy` (first max-1 tokens

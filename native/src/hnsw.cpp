@@ -731,7 +731,7 @@ int64_t n_upper_lists(const quarry_hnsw *h) { return (int64_t)(h->up.size() / (1
 
 extern "C" int quarry_hnsw_build(const quarry_vectors *x, const quarry_hnsw_params *params, quarry_hnsw **out, char *err,
                                  size_t err_len) {
-    try {
+    return guarded(err, err_len, [&]() -> int {
         if (!out) fail(QUARRY_ERR_ARG, "hnsw build: out is NULL");
         *out = nullptr;
         check_vectors(x, "hnsw build");
@@ -795,19 +795,13 @@ extern "C" int quarry_hnsw_build(const quarry_vectors *x, const quarry_hnsw_para
         if (canceled) fail(QUARRY_ERR_CANCELED, "hnsw build: canceled");
         *out = h.release();
         return QUARRY_OK;
-    } catch (const Error &e) {
-        write_err(err, err_len, e.what());
-        return e.code;
-    } catch (const std::exception &e) {
-        write_err(err, err_len, e.what());
-        return QUARRY_ERR_COMPUTE;
-    }
+    });
 }
 
 extern "C" int quarry_hnsw_search(const quarry_hnsw *h, const quarry_vectors *x, const float *queries, int32_t nq,
                                   int32_t k, int32_t ef, int32_t n_threads, float *scores, int64_t *rows,
                                   int64_t *groups, char *err, size_t err_len) {
-    try {
+    return guarded(err, err_len, [&]() -> int {
         if (!h) fail(QUARRY_ERR_ARG, "hnsw search: graph is NULL");
         check_vectors(x, "hnsw search");
         if (x->n != h->n || x->dim != h->dim)
@@ -845,13 +839,7 @@ extern "C" int quarry_hnsw_search(const quarry_hnsw *h, const quarry_vectors *x,
             h->give_visited(std::move(vis));
         });
         return QUARRY_OK;
-    } catch (const Error &e) {
-        write_err(err, err_len, e.what());
-        return e.code;
-    } catch (const std::exception &e) {
-        write_err(err, err_len, e.what());
-        return QUARRY_ERR_COMPUTE;
-    }
+    });
 }
 
 extern "C" int64_t quarry_hnsw_serialized_size(const quarry_hnsw *h) {
@@ -860,7 +848,7 @@ extern "C" int64_t quarry_hnsw_serialized_size(const quarry_hnsw *h) {
 }
 
 extern "C" int quarry_hnsw_serialize(const quarry_hnsw *h, void *buf, int64_t len, char *err, size_t err_len) {
-    try {
+    return guarded(err, err_len, [&]() -> int {
         if (!h) fail(QUARRY_ERR_ARG, "hnsw serialize: graph is NULL");
         const int64_t size = quarry_hnsw_serialized_size(h);
         if (!buf || len < size) fail(QUARRY_ERR_ARG, "hnsw serialize: buffer of %lld bytes, %lld needed", (long long)len, (long long)size);
@@ -885,17 +873,11 @@ extern "C" int quarry_hnsw_serialize(const quarry_hnsw *h, void *buf, int64_t le
         w.bytes(h->up.data(), h->up.size() * 4);
         w.u32(crc32c(start, (size_t)(w.p - start)));
         return QUARRY_OK;
-    } catch (const Error &e) {
-        write_err(err, err_len, e.what());
-        return e.code;
-    } catch (const std::exception &e) {
-        write_err(err, err_len, e.what());
-        return QUARRY_ERR_COMPUTE;
-    }
+    });
 }
 
 extern "C" int quarry_hnsw_load(const void *buf, int64_t len, quarry_hnsw **out, char *err, size_t err_len) {
-    try {
+    return guarded(err, err_len, [&]() -> int {
         if (!out) fail(QUARRY_ERR_ARG, "hnsw load: out is NULL");
         *out = nullptr;
         if (!buf && len != 0) fail(QUARRY_ERR_ARG, "hnsw load: buffer is NULL");
@@ -969,13 +951,7 @@ extern "C" int quarry_hnsw_load(const void *buf, int64_t len, quarry_hnsw **out,
         }
         *out = h.release();
         return QUARRY_OK;
-    } catch (const Error &e) {
-        write_err(err, err_len, e.what());
-        return e.code;
-    } catch (const std::exception &e) {
-        write_err(err, err_len, e.what());
-        return QUARRY_ERR_COMPUTE;
-    }
+    });
 }
 
 extern "C" int quarry_hnsw_get_stats(const quarry_hnsw *h, quarry_hnsw_stats *out) {

@@ -11,6 +11,8 @@
 #include "kernels.h"
 
 #include <condition_variable>
+#include <new>
+#include <type_traits>
 #include <cstdarg>
 #include <cstdlib>
 #include <memory>
@@ -34,6 +36,33 @@ struct Error : std::runtime_error {
 [[noreturn]] void fail(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 void write_err(char *err, size_t err_len, const char *msg);
+
+// guarded runs the body of a C entry point: an exception becomes its code
+// and message in the caller's buffer, so none crosses the C boundary. A body
+// returning int gives the result; a void body gives QUARRY_OK.
+template <class F>
+int guarded(char *err, size_t err_len, F &&f) {
+    try {
+        if constexpr (std::is_void_v<std::invoke_result_t<F &>>) {
+            f();
+            return QUARRY_OK;
+        } else {
+            return f();
+        }
+    } catch (const Error &e) {
+        write_err(err, err_len, e.what());
+        return e.code;
+    } catch (const std::bad_alloc &) {
+        write_err(err, err_len, "out of memory");
+        return QUARRY_ERR_COMPUTE;
+    } catch (const std::exception &e) {
+        write_err(err, err_len, e.what());
+        return QUARRY_ERR_COMPUTE;
+    } catch (...) {
+        write_err(err, err_len, "unknown error");
+        return QUARRY_ERR_COMPUTE;
+    }
+}
 
 // Hyper-parameters of a BERT encoder, read from the GGUF.
 struct Hparams {

@@ -516,7 +516,7 @@ extern "C" int64_t quarry_vec_row_bytes(int32_t dtype, int32_t dim) {
 
 extern "C" int quarry_topk(const float *queries, int32_t nq, const quarry_vectors *x, int32_t k, int32_t n_threads,
                            float *scores, int64_t *rows, int64_t *groups, char *err, size_t err_len) {
-    try {
+    return guarded(err, err_len, [&]() -> int {
         if (!x) fail(QUARRY_ERR_ARG, "vectors are NULL");
         if (nq < 0 || k <= 0 || k > 100000) fail(QUARRY_ERR_ARG, "invalid nq %d or k %d", nq, k);
         if (x->dim <= 0 || x->n < 0) fail(QUARRY_ERR_ARG, "invalid shape %lld x %d", (long long)x->n, x->dim);
@@ -634,11 +634,5 @@ extern "C" int quarry_topk(const float *queries, int32_t nq, const quarry_vector
             }
         }
         return QUARRY_OK;
-    } catch (const Error &e) {
-        write_err(err, err_len, e.what());
-        return e.code;
-    } catch (const std::exception &e) {
-        write_err(err, err_len, e.what());
-        return QUARRY_ERR_COMPUTE;
-    }
+    });
 }
