@@ -142,18 +142,9 @@ func runBenchANN(c *cli.Context) error {
 	for i := range qs {
 		qs[i] = qflat[i*dim : (i+1)*dim : (i+1)*dim]
 	}
-	hits, err := search.TopK(c.Context, &search.Corpus{Vectors: f32}, qs, search.Options{K: k})
+	truth, err := search.TopK(c.Context, &search.Corpus{Vectors: f32}, qs, search.Options{K: k})
 	if err != nil {
 		return err
-	}
-	truthRows := make([]int64, nq*k)
-	for q, hs := range hits {
-		for j := range k {
-			truthRows[q*k+j] = -1
-			if j < len(hs) {
-				truthRows[q*k+j] = hs[j].Row
-			}
-		}
 	}
 	start := time.Now()
 	g, err := search.BuildHNSW(c.Context, &trav, search.HNSWParams{M: c.Int("m"), EfConstruction: c.Int("ef-construction"),
@@ -177,7 +168,7 @@ func runBenchANN(c *cli.Context) error {
 	fmt.Fprintf(c.App.ErrWriter, "ann %s: %d × %d %s, M %d, ef_construction %d: built in %.1f s, %.1f bytes/vector, %d queries, %d thread(s); %s\n",
 		name, n, dim, dt, st.M, st.EfConstruction, res.BuildSeconds, res.BytesPerVector, nq, res.Threads, res.Machine)
 	for _, ef := range efs {
-		p, err := annMeasure(c, g, &trav, base, qflat, nq, dim, k, ef, res.Rescore, truthRows)
+		p, err := annMeasure(c, g, &search.Corpus{Vectors: trav, Rescore: &f32}, qs, k, ef, res.Rescore, truth)
 		if err != nil {
 			return err
 		}
@@ -189,32 +180,35 @@ func runBenchANN(c *cli.Context) error {
 }
 
 // annMeasure times one query per search call at beam width ef (the best of
-// --repeat passes) and scores recall@k against the exact rows.
-func annMeasure(c *cli.Context, g *search.HNSW, trav *search.Vectors, base, qflat []float32, nq, dim, k, ef, rescore int, truth []int64) (annPoint, error) {
-	want := k
-	if rescore > k {
-		want = rescore
-	}
-	got := make([]int64, nq*k)
+// --repeat passes) and scores recall@k against the exact hits. With rescore
+// > k the graph's best rescore candidates are rescored with c.Rescore.
+func annMeasure(c *cli.Context, g *search.HNSW, corpus *search.Corpus, qs [][]float32, k, ef, rescore int, truth [][]search.Hit) (annPoint, error) {
+	want := max(k, rescore)
+	got := make([][]search.Hit, len(qs))
 	best := math.Inf(1)
 	var lat []float64
 	for r := 0; r < c.Int("repeat"); r++ {
 		if err := c.Context.Err(); err != nil {
 			return annPoint{}, err
 		}
-		pass := make([]float64, nq)
+		pass := make([]float64, len(qs))
 		t0 := time.Now()
-		for q := 0; q < nq; q++ {
+		for q, qv := range qs {
 			s := time.Now()
-			qv := qflat[q*dim : (q+1)*dim]
-			_, rows, _, err := g.Search(qv, 1, trav, want, max(ef, want), c.Int("threads"))
+			scores, rows, groups, err := g.Search(qv, 1, &corpus.Vectors, want, max(ef, want), c.Int("threads"))
 			if err != nil {
 				return annPoint{}, err
 			}
-			if want > k {
-				rows = rescoreF32(qv, rows, base, dim, k)
+			hits := make([]search.Hit, 0, want)
+			for i, row := range rows {
+				if row >= 0 {
+					hits = append(hits, search.Hit{Group: groups[i], Row: row, Score: scores[i]})
+				}
 			}
-			copy(got[q*k:(q+1)*k], rows[:k])
+			if want > k {
+				hits = search.Rescore(qv, corpus, hits, k)
+			}
+			got[q] = hits
 			pass[q] = float64(time.Since(s).Microseconds()) / 1000
 		}
 		if d := time.Since(t0).Seconds(); d < best {
@@ -226,70 +220,8 @@ func annMeasure(c *cli.Context, g *search.HNSW, trav *search.Vectors, base, qfla
 	for _, v := range lat {
 		sum += v
 	}
-	return annPoint{Ef: ef, QPS: float64(nq) / best, Recall: recallAt(got, truth, nq, k),
+	return annPoint{Ef: ef, QPS: float64(len(qs)) / best, Recall: recallAtK(got, truth, k),
 		Latency: latencyMs{P50: percentile(lat, 50), P99: percentile(lat, 99), Mean: sum / float64(len(lat))}}, nil
-}
-
-// rescoreF32 orders candidate rows by their exact dot product with q and
-// keeps the best k (-1 padded).
-func rescoreF32(q []float32, rows []int64, base []float32, dim, k int) []int64 {
-	type cand struct {
-		row int64
-		s   float64
-	}
-	cs := make([]cand, 0, len(rows))
-	for _, r := range rows {
-		if r < 0 {
-			continue
-		}
-		var s float64
-		row := base[int(r)*dim : (int(r)+1)*dim]
-		for j, v := range row {
-			s += float64(v) * float64(q[j])
-		}
-		cs = append(cs, cand{r, s})
-	}
-	slices.SortFunc(cs, func(a, b cand) int {
-		if a.s != b.s {
-			if a.s > b.s {
-				return -1
-			}
-			return 1
-		}
-		return int(a.row - b.row)
-	})
-	out := make([]int64, k)
-	for i := range out {
-		out[i] = -1
-		if i < len(cs) {
-			out[i] = cs[i].row
-		}
-	}
-	return out
-}
-
-// recallAt is the fraction of the exact top-k rows found, over all queries.
-func recallAt(got, truth []int64, nq, k int) float64 {
-	hit, total := 0, 0
-	for q := 0; q < nq; q++ {
-		set := make(map[int64]bool, k)
-		for _, r := range truth[q*k : (q+1)*k] {
-			if r >= 0 {
-				set[r] = true
-			}
-		}
-		total += len(set)
-		for _, r := range got[q*k : (q+1)*k] {
-			if set[r] {
-				hit++
-				delete(set, r)
-			}
-		}
-	}
-	if total == 0 {
-		return 1
-	}
-	return float64(hit) / float64(total)
 }
 
 // clustered draws n unit vectors, each a random centre plus Gaussian noise

@@ -96,7 +96,7 @@ func rescoreAll(queries [][]float32, c *Corpus, hits [][]Hit, o Options) {
 	threads = min(threads, len(hits))
 	if threads <= 1 {
 		for qi := range hits {
-			hits[qi] = rescore(queries[qi], c, hits[qi], o.K)
+			hits[qi] = Rescore(queries[qi], c, hits[qi], o.K)
 		}
 		return
 	}
@@ -104,7 +104,7 @@ func rescoreAll(queries [][]float32, c *Corpus, hits [][]Hit, o Options) {
 	for t := 0; t < threads; t++ {
 		g.Go(func() {
 			for qi := t; qi < len(hits); qi += threads {
-				hits[qi] = rescore(queries[qi], c, hits[qi], o.K)
+				hits[qi] = Rescore(queries[qi], c, hits[qi], o.K)
 			}
 		})
 	}
@@ -135,9 +135,11 @@ func topk(ctx context.Context, flat []float32, nq int, v *bindings.Vectors, k in
 	return goTopK(ctx, flat, nq, v, k, o.Threads)
 }
 
-// rescore recomputes the candidates' scores with the full-precision rows of
-// every row of each candidate group and keeps the best k.
-func rescore(q []float32, c *Corpus, cand []Hit, k int) []Hit {
+// Rescore recomputes the candidates' scores with the full-precision rows
+// (c.Rescore) of every row of each candidate group and keeps the best k:
+// the second stage of a search over int8/binary rows, or over an
+// approximate graph's candidates.
+func Rescore(q []float32, c *Corpus, cand []Hit, k int) []Hit {
 	v, full := &c.Vectors, c.Rescore
 	q64 := make([]float64, len(q))
 	for j, x := range q {
