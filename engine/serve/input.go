@@ -26,9 +26,8 @@ type input struct {
 // mixed).
 type inputs struct {
 	list  []input
-	batch bool   // given as a list
-	set   bool   // present in the body
-	field string // the body's name of the field, for error messages
+	batch bool // given as a list
+	set   bool // present in the body
 }
 
 // openAIInputs is OpenAI's `input`: inputs under OpenAI's field name.
@@ -41,10 +40,10 @@ const maxIDs = 1 << 16
 
 func (in *inputs) UnmarshalJSON(b []byte) error { return in.parse(b, "inputs") }
 
-// parse reads the field named field of a request body.
+// parse reads the body's field named field (the name its errors give).
 func (in *inputs) parse(b []byte, field string) error {
 	b = bytes.TrimSpace(b)
-	in.set, in.field = true, field
+	in.set = true
 	switch {
 	case len(b) == 0:
 		return invalid("%s: empty", field)

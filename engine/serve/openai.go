@@ -36,10 +36,7 @@ func (s *Server) handleOpenAIEmbeddings(w http.ResponseWriter, r *http.Request, 
 	default:
 		return invalid("encoding_format: %q is not float or base64", req.EncodingFormat)
 	}
-	if !req.Input.set {
-		return invalid("input: missing field `input`")
-	}
-	vecs, m, err := s.embed(r, c, req.Model, req.Input.inputs, nil, "", nil, nil, req.Dimensions)
+	vecs, m, err := s.embed(r, c, "input", req.Model, req.Input.inputs, nil, "", nil, nil, req.Dimensions)
 	if err != nil {
 		return err
 	}

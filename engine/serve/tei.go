@@ -67,7 +67,7 @@ func (s *Server) handleEmbed(w http.ResponseWriter, r *http.Request, c *call) er
 	if err := readJSON(r, &req); err != nil {
 		return err
 	}
-	vecs, _, err := s.embed(r, c, req.Model, req.Inputs, req.Truncate, req.TruncationDirection, req.PromptName, req.Normalize, req.Dimensions)
+	vecs, _, err := s.embed(r, c, "inputs", req.Model, req.Inputs, req.Truncate, req.TruncationDirection, req.PromptName, req.Normalize, req.Dimensions)
 	if err != nil {
 		return err
 	}
@@ -89,18 +89,15 @@ func (s *Server) handleEmbed(w http.ResponseWriter, r *http.Request, c *call) er
 
 // embed runs an embedding request: model, batch limits, tokenization,
 // the batched encoder, then normalization and Matryoshka dimensions.
-func (s *Server) embed(r *http.Request, c *call, name string, in inputs, truncate *bool, direction string, promptName *string, normalize *bool, dims *int) ([][]float32, *model, error) {
-	if in.field == "" { // absent from the body: TEI's name (OpenAI's handler answers its missing `input` first)
-		in.field = "inputs"
-	}
+func (s *Server) embed(r *http.Request, c *call, field, name string, in inputs, truncate *bool, direction string, promptName *string, normalize *bool, dims *int) ([][]float32, *model, error) {
 	if !in.set {
-		return nil, nil, invalid("%s: missing field `%s`", in.field, in.field)
+		return nil, nil, invalid("%s: missing field `%s`", field, field)
 	}
 	m, err := s.modelFor(name, encoder.BiEncoder, r.URL.Path)
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := s.checkBatch(in.field, len(in.list)); err != nil {
+	if err := s.checkBatch(field, len(in.list)); err != nil {
 		return nil, nil, err
 	}
 	t, err := s.truncationOf(truncate, direction)
@@ -119,7 +116,7 @@ func (s *Server) embed(r *http.Request, c *call, name string, in inputs, truncat
 		return nil, nil, invalid("dimensions: %d: must be 1..%d (the model's dimension)", *dims, m.info.Dim)
 	}
 	arrived := m.b.Arrive()
-	encs, err := s.encode(c, m, in.field, in.list, prompt, t)
+	encs, err := s.encode(c, m, field, in.list, prompt, t)
 	if err != nil {
 		arrived()
 		return nil, nil, err
