@@ -226,7 +226,7 @@ func (h *HNSW) Search(queries []float32, nq int, x *Vectors, k, ef, threads int)
 	if nq < 0 || len(queries) != nq*x.Dim {
 		return nil, nil, nil, &Error{Op: "hnsw search", Code: CodeArg, Msg: fmt.Sprintf("%d query floats for %d queries of dim %d", len(queries), nq, x.Dim)}
 	}
-	if k <= 0 || k > 100000 || ef > 100000 || threads < 0 || threads > 1<<20 {
+	if k <= 0 || k > MaxEf || ef > MaxEf || threads < 0 || threads > 1<<20 {
 		return nil, nil, nil, &Error{Op: "hnsw search", Code: CodeArg, Msg: fmt.Sprintf("k = %d, ef = %d, threads = %d", k, ef, threads)}
 	}
 	if ef < k {

@@ -49,6 +49,7 @@ func TestHNSWRoundTripFilterCorrupt(t *testing.T) {
 	if !bindings.Available {
 		t.Skip("no native core")
 	}
+	t.Setenv("QUARRY_HNSW_GRAPH_WORK", "0") // 4000 rows would be the exact scan: test the graph
 	const n, dim, nq, k = 4000, 32, 40, 10
 	x := clusteredRows(n, 40, dim, 1)
 	q := clusteredRows(nq, 40, dim, 2)
@@ -152,6 +153,64 @@ func TestHNSWRoundTripFilterCorrupt(t *testing.T) {
 
 // FuzzLoadHNSW: any buffer is loaded or refused, never a crash; what loads
 // answers a search.
+// TestHNSWCostModel: where the exact scan costs less (few rows, or a
+// selective filter) the graph search is that scan: its answers are TopK's,
+// bit for bit; forced onto the graph (QUARRY_HNSW_GRAPH_WORK=0) a 0.5 %
+// filter is still honoured. Also: MaxEf is the native limit.
+func TestHNSWCostModel(t *testing.T) {
+	if !bindings.Available {
+		t.Skip("no native core")
+	}
+	const n, dim, nq, k = 3000, 16, 20, 10
+	x := clusteredRows(n, 30, dim, 5)
+	q := clusteredRows(nq, 30, dim, 6)
+	v := f32Vectors(x, dim)
+	g, err := bindings.BuildHNSW(context.Background(), v, bindings.HNSWParams{Threads: 1, Seed: 1, M: 4, EfConstruction: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	same := func(name string, v *bindings.Vectors, ef int) {
+		t.Helper()
+		es, er, _, err := bindings.TopK(q, nq, v, k, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		gs, gr, _, err := g.Search(q, nq, v, k, ef, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range er {
+			if er[i] != gr[i] || es[i] != gs[i] {
+				t.Fatalf("%s: slot %d: graph search gave row %d (%v), the exact scan %d (%v)", name, i, gr[i], gs[i], er[i], es[i])
+			}
+		}
+	}
+	same("3000 rows at ef 64 (3000 < 64·64)", v, 64)
+	fv := *v
+	fv.Allow, fv.AllowBits = make([]uint64, (n+63)/64), n
+	for i := 0; i < n; i += 200 {
+		fv.Allow[i/64] |= 1 << (i % 64)
+	}
+	same("0.5 % allowed at ef 16", &fv, 16)
+	t.Setenv("QUARRY_HNSW_GRAPH_WORK", "0")
+	_, rows, _, err := g.Search(q, nq, &fv, k, 16, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rows {
+		if r >= 0 && r%200 != 0 {
+			t.Fatalf("forced graph search returned disallowed row %d", r)
+		}
+	}
+	if _, err := bindings.BuildHNSW(context.Background(), v, bindings.HNSWParams{EfConstruction: bindings.MaxEf + 1}); err == nil {
+		t.Errorf("ef_construction MaxEf+1 = %d accepted", bindings.MaxEf+1)
+	}
+	if _, _, _, err := g.Search(q, nq, v, k, bindings.MaxEf, 1); err != nil {
+		t.Errorf("ef = MaxEf: %v", err)
+	}
+}
+
 func FuzzLoadHNSW(f *testing.F) {
 	if !bindings.Available {
 		f.Skip("no native core")

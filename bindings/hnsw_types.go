@@ -20,6 +20,10 @@ type HNSWStats struct {
 	Bytes          int64 // memory held by the native graph
 }
 
+// MaxEf is the largest beam width (and k) of HNSW.Search: kMaxEf in
+// native/src/hnsw.cpp (TestMaxEfMatchesNative checks they agree).
+const MaxEf = 100000
+
 // Return codes of the native HNSW calls, beside CodeArg and CodeCompute.
 const (
 	CodeCanceled = -4 // the build's context was canceled

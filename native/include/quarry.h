@@ -233,9 +233,12 @@ int quarry_hnsw_build(const quarry_vectors *x, const quarry_hnsw_params *params,
  * Approximate top-k groups, with the outputs and the contract of quarry_topk
  * (best row per group, best first, ties by group, -inf / -1 padding). x must
  * have the n and dim of the build. Disallowed rows (x->allow over groups) are
- * traversed but never returned; when the allowed fraction of rows is small,
- * the search is the exact scan (quarry_topk) instead. ef is the beam width
- * (ef < k means k), at most 100000. n_threads 0 = all cores (over queries).
+ * traversed but never returned; when the exact scan of the allowed rows is
+ * cheaper (few rows, or few of them allowed: allowed fraction f of n rows with
+ * f*n + 0.1*(1-f)*n < 64*ef/f), the search is that scan (quarry_topk) instead. ef is the
+ * beam width (ef < k means k), at most 100000. n_threads 0 = all cores (over
+ * queries). The environment variable QUARRY_HNSW_GRAPH_WORK replaces the 64
+ * (0: always the graph).
  */
 int quarry_hnsw_search(const quarry_hnsw *h, const quarry_vectors *x, const float *queries, int32_t nq, int32_t k,
                        int32_t ef, int32_t n_threads, float *scores, int64_t *rows, int64_t *groups, char *err,

@@ -19,8 +19,9 @@
 // - Search descends greedily through the upper layers, then runs an ef-wide
 //   beam on layer 0. Disallowed rows are traversed (stepping stones) but never
 //   enter the result set; with groups, the result set keeps one row per group
-//   (its best), and the beam does not stop before it holds ef groups. Below a
-//   small allowed fraction the exact scan is cheaper and exact: quarry_topk.
+//   (its best), and the beam does not stop before it holds ef groups. Where
+//   the exact scan of the allowed rows costs less (few rows, or a selective
+//   filter: use_exact()) the search is that scan, quarry_topk.
 #include "internal.h"
 #include "vecdot.h"
 
@@ -41,10 +42,10 @@ constexpr uint32_t kVersion = 1;
 constexpr char kMagic[8] = {'q', 'u', 'a', 'r', 'H', 'N', 'S', 'W'};
 constexpr size_t kHeaderBytes = 72;
 
-// Below this allowed fraction of rows the search is the exact scan.
-// Measured (bindings TestHNSWRecallQPS, 20k x 64 f32, clustered, k 10, ef 64,
-// 2 cores): see the comment in exact_below().
-constexpr double kExactBelow = 0.02;
+// Cost of a graph search, in rows of the exact scan, per slot of its beam,
+// and of the exact scan's skipping a disallowed row (see use_exact()).
+constexpr double kGraphWork = 64;
+constexpr double kSkipWork = 0.1;
 
 uint64_t splitmix64(uint64_t z) {
     z += 0x9E3779B97F4A7C15ULL;
@@ -526,24 +527,35 @@ double allowed_fraction(const quarry_vectors *x) {
     return (double)cnt / (double)tot;
 }
 
-// The allowed fraction below which search is the exact scan.
+// Whether a search is cheaper as the exact scan of the allowed rows.
 //
-// Filtered HNSW keeps expanding until ef allowed groups are found, so its
-// cost grows like ef / fraction while the exact scan only scores allowed rows
-// (its cost falls with the fraction). TestHNSWRecallQPS (20k x 64 f32, 200
-// clustered queries, k 10, ef 64, 2 cores, this environment variable forcing
-// the graph) measured: see the numbers recorded in hnsw_test.go's comment.
-// 2 % is where the graph stops being faster than the scan at 20k rows (at
-// more rows the crossover moves lower, so 2 % errs on the side of exactness)
-// and where its filtered recall, still ≥ 0.99 at 5 %, starts to fall.
-// QUARRY_HNSW_EXACT_BELOW overrides it (measurements and tests).
-double exact_below() {
-    if (const char *e = getenv("QUARRY_HNSW_EXACT_BELOW")) {
+// The exact scan scores the allowed rows, fraction f of n, and steps over
+// the others: f·n + S·(1−f)·n rows' worth. A filtered beam keeps expanding
+// until it holds ef allowed groups, so it scores about W·ef/f rows, W per
+// beam slot (neighbour lists of 2·M plus the upper layers, at the random
+// access that costs a graph more per row than the scan). Measured with
+// `quarry bench ann` (384-dim f16, 1 thread, 2 cores; docs/ann.md):
+// unfiltered, 4,096 clustered rows at ef 128: graph 5.5k QPS, scan 7.3k
+// (W ≈ 42); 62,697 real embeddings: scan 509 QPS (31 ns a row), graph at
+// ef 128 3.7k QPS (W ≈ 68). 100k clustered rows with 10 % allowed: the scan
+// 1.3k QPS (S ≈ 0.16), the graph forced at ef 16 3.2k QPS at recall 0.990
+// (W ≈ 62); with 1 % allowed the scan runs 4.4k QPS (S ≈ 0.06). W = 64 and
+// S = 0.1 put the switch where both cost about the same, and the scan is
+// exact, so near the crossover it errs on the right side. The environment
+// variable QUARRY_HNSW_GRAPH_WORK overrides W (0: always the graph; tests
+// that must exercise the graph on small data set it).
+bool use_exact(const quarry_vectors *x, int32_t ef) {
+    double w = kGraphWork;
+    if (const char *e = getenv("QUARRY_HNSW_GRAPH_WORK")) {
         char *end = nullptr;
         const double v = strtod(e, &end);
-        if (end != e) return v;
+        if (end != e && v >= 0) w = v;
     }
-    return kExactBelow;
+    if (w == 0) return false;
+    const double f = allowed_fraction(x);
+    if (f <= 0) return true;
+    const double n = (double)x->n;
+    return f * n + kSkipWork * (1 - f) * n < w * (double)ef / f;
 }
 
 // Result set of one query's layer-0 beam: allowed rows only, one per group
@@ -816,7 +828,7 @@ extern "C" int quarry_hnsw_search(const quarry_hnsw *h, const quarry_vectors *x,
             if (!std::isfinite(queries[i]))
                 fail(QUARRY_ERR_ARG, "hnsw search: query %lld has a non-finite value", (long long)(i / x->dim));
         if (nq == 0) return QUARRY_OK;
-        if (x->allow && allowed_fraction(x) < exact_below())
+        if (use_exact(x, ef))
             return quarry_topk(queries, nq, x, k, n_threads, scores, rows, groups, err, err_len);
 
         const Rows R(x);
