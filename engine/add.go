@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/quarry-search/quarry/engine/ann"
 	"github.com/quarry-search/quarry/engine/chunk"
 	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/engine/ingest"
@@ -29,7 +30,8 @@ type AddOptions struct {
 	Input  string
 	Ingest ingest.Options
 	// SegmentPassages is how many passages make one committed segment (the
-	// resume checkpoint interval and the bound on memory); 0 = 8192.
+	// resume checkpoint interval and the bound on memory); 0 = 8192, or
+	// ANNSegmentPassages for an index that builds graphs.
 	SegmentPassages int
 	// Batch is the number of passages per native encode call; 0 = 256.
 	Batch int
@@ -63,6 +65,7 @@ type AddStats struct {
 	BadRecords    []*ingest.BadRecord // the first bad records (up to 20)
 	AlreadyDone   bool                // the input had been indexed completely before
 	EncodeSeconds float64             // time spent in the encoder
+	GraphSeconds  float64             // time spent building HNSW graphs
 	// Sparse: sparsity of the passages encoded in this run (SPLADE indexes).
 	Sparse *sparse.Stats
 }
@@ -119,7 +122,7 @@ func (ix *Index) Add(ctx context.Context, opts AddOptions) (*AddStats, error) {
 		return nil, errs.New(errs.BadInput, "add: segment passages %d and batch %d must not be negative", opts.SegmentPassages, opts.Batch)
 	}
 	if opts.SegmentPassages == 0 {
-		opts.SegmentPassages = 8192
+		opts.SegmentPassages = defaultSegmentPassages(ix.manifest())
 	}
 	if opts.Batch == 0 {
 		opts.Batch = 256
@@ -486,6 +489,20 @@ func (ix *Index) writeSegment(ctx context.Context, enc Encoder, man *store.Manif
 	}
 	if seg.Docs, err = store.WriteDocs(filepath.Join(ix.dir, store.DocsFileName(id)), p.docs); err != nil {
 		return err
+	}
+	if !isSparse && wantsGraph(man, len(vecs)) {
+		// The graph is built before the commit that publishes the segment: a
+		// crash or a cancel here leaves the previous generation, and the run
+		// resumes by encoding the segment (and building its graph) again.
+		_, gp := graphParams(man)
+		t0 := time.Now()
+		ref, g, err := ann.Build(ctx, store.OS(), filepath.Join(ix.dir, ann.FileName(id)), &q, p.groups, gp)
+		if err != nil {
+			return fmt.Errorf("segment %d: %w", id, err)
+		}
+		g.Close()
+		seg.Files[annFile] = ref
+		st.GraphSeconds += time.Since(t0).Seconds()
 	}
 	if isSparse {
 		vocab, _ := strconv.Atoi(man.Settings["sparse.vocab"])

@@ -16,7 +16,8 @@ import (
 
 // DocumentsOptions configure AddDocuments.
 type DocumentsOptions struct {
-	// SegmentPassages is how many passages make one segment; 0 = 8192. All
+	// SegmentPassages is how many passages make one segment; 0 = 8192
+	// (ANNSegmentPassages for an index that builds graphs). All
 	// the segments of a call are committed together.
 	SegmentPassages int
 	// Batch is the number of passages per encode call; 0 = 256.
@@ -84,7 +85,7 @@ func (ix *Index) AddDocuments(ctx context.Context, src ingest.Reader, opts Docum
 	}
 	aopts := AddOptions{SegmentPassages: opts.SegmentPassages, Batch: opts.Batch}
 	if aopts.SegmentPassages == 0 {
-		aopts.SegmentPassages = 8192
+		aopts.SegmentPassages = defaultSegmentPassages(ix.manifest())
 	}
 	if aopts.Batch == 0 {
 		aopts.Batch = 256

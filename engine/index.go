@@ -9,6 +9,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/quarry-search/quarry/engine/ann"
 	"github.com/quarry-search/quarry/engine/encoder"
 	"github.com/quarry-search/quarry/engine/errs"
 	"github.com/quarry-search/quarry/engine/lexical"
@@ -30,9 +31,10 @@ const sparseFile = sparse.FileKey
 
 // newRegistry declares every per-segment file kind of an index: vectors and
 // doc store (engine/store), BM25 (engine/lexical), SPLADE postings
-// (engine/sparse). Compaction, verification and GC go through it.
+// (engine/sparse), HNSW graph (engine/ann, after the vectors it is rebuilt
+// over on compaction). Compaction, verification and GC go through it.
 func newRegistry() *store.Registry {
-	reg, err := store.NewRegistry(store.VectorsKind(), store.DocsKind(), lexical.FileKind(), sparse.FileKind())
+	reg, err := store.NewRegistry(store.VectorsKind(), store.DocsKind(), lexical.FileKind(), sparse.FileKind(), ann.FileKind())
 	if err != nil {
 		panic("engine: the segment-file kinds do not form a registry: " + err.Error()) // a programming error, caught by every test
 	}
@@ -73,6 +75,13 @@ type CreateOptions struct {
 	// 0.5 × the other, as Elasticsearch's multi_match best_fields) or
 	// "combined" (one field of title + text). Recorded in the manifest; Request.BM25 overrides it per query.
 	BM25Fields string
+	// ANN is how dense searches find candidates: ANNAuto (""; an HNSW
+	// graph for every segment of at least AutoGraphRows passages), ANNHNSW
+	// (a graph for every segment) or ANNOff (the exact scan only). SPLADE
+	// and binary indexes have none. Recorded in the manifest.
+	ANN string
+	// HNSWM and HNSWEfConstruction build the graphs; 0 = 16 and 200.
+	HNSWM, HNSWEfConstruction int
 	// ModelOptions load the model (threads, workers, ...).
 	ModelOptions ModelOptions
 }
@@ -153,6 +162,8 @@ type Info struct {
 	Inputs     []store.InputProgress `json:"inputs,omitempty"`
 	// Sparse describes a SPLADE index (nil for dense ones).
 	Sparse *SparseInfo `json:"sparse,omitempty"`
+	// ANN describes the HNSW graphs (nil for an index without).
+	ANN *ANNInfo `json:"ann,omitempty"`
 }
 
 // SparseInfo describes the sparse vectors of a SPLADE index: its model's
@@ -290,6 +301,13 @@ func Create(dir string, opts CreateOptions) (_ *Index, err error) {
 		man.Settings["sparse"] = "splade"
 		man.Settings["sparse.vocab"] = strconv.Itoa(info.Vocab)
 		man.Settings["sparse.k_tokens"] = strconv.Itoa(info.KTokens)
+	}
+	set, err := annSettings(opts, man.DType, info.Kind == encoder.SparseEncoder)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range set {
+		man.Settings[k] = v
 	}
 	ix.pending = man
 	ix.ids = map[string]uint32{}
@@ -487,7 +505,7 @@ func (ix *Index) Info() Info {
 	m := s.man
 	in := Info{Dir: ix.dir, Generation: m.Generation, Model: m.Model, DType: m.DType.String(), Chunking: m.Chunking,
 		Analyzer: s.an.Name(), BM25Fields: s.bm25Fields, Segments: len(m.Segments), Documents: s.liveDocs(),
-		Passages: m.Counts.Passages, Deleted: int64(s.tomb.Len()), Files: map[string]int64{}, Inputs: m.Inputs, Sparse: s.sparseInfo()}
+		Passages: m.Counts.Passages, Deleted: int64(s.tomb.Len()), Files: map[string]int64{}, Inputs: m.Inputs, Sparse: s.sparseInfo(), ANN: annInfo(m)}
 	for _, r := range m.Refs() {
 		kind := r.Name
 		if i := indexOfByte(kind, '-'); i > 0 {

@@ -59,6 +59,13 @@ type Request struct {
 	// Rescore is how many candidates an int8/binary index rescores with
 	// full precision; 0 = max(10·K, 100).
 	Rescore int
+	// Ef is the beam width of the HNSW graph search of segments with a
+	// graph: larger is slower and closer to exact; 0 = DefaultEf. It is
+	// raised to the candidates asked for (Pool; Rescore for int8).
+	Ef int
+	// Exact scans every segment's vectors even where a graph exists (the
+	// exact top-k; also the way to search past a damaged graph file).
+	Exact bool
 	// Rerank, when set, reorders the best candidates with a cross-encoder
 	// over each document's best passage.
 	Rerank *Rerank
@@ -304,6 +311,10 @@ func (s *snapshot) prepare(q *query, r Request, lim limits) error {
 		return over("rescore", r.Rescore)
 	case r.Rerank != nil && r.Rerank.Top > MaxK:
 		return over("rerank top", r.Rerank.Top)
+	case r.Ef < 0:
+		return bad("ef = %d: want ef ≥ 1 (0 means the default, %d)", r.Ef, DefaultEf)
+	case r.Ef > MaxEf:
+		return errs.New(errs.Limit, "search: ef = %d: above the limit of %d (MaxEf)", r.Ef, MaxEf)
 	}
 	maxBytes := lim.queryBytes
 	if r.MaxQueryBytes > 0 {
@@ -493,9 +504,11 @@ func encodeTexts[T any](ctx context.Context, enc encoder.Encoder, texts []string
 // BM25 and sparse.
 func (s *snapshot) retrieve(ctx context.Context, qs []query, threads int) error {
 	type group struct {
-		idx []int
-		k   int
-		res int
+		idx   []int
+		k     int
+		res   int
+		ef    int
+		exact bool
 	}
 	groups := map[string]*group{}
 	var order []string
@@ -503,11 +516,13 @@ func (s *snapshot) retrieve(ctx context.Context, qs []query, threads int) error 
 		q := &qs[i]
 		mode := q.req.Mode
 		if mode == ModeDense || mode == ModeHybrid {
-			g := groups[q.filter]
+			// One dense search per filter set and graph setting.
+			key := fmt.Sprintf("%d\x00%t\x00%s", q.req.Ef, q.req.Exact, q.filter)
+			g := groups[key]
 			if g == nil {
-				g = &group{}
-				groups[q.filter] = g
-				order = append(order, q.filter)
+				g = &group{ef: q.req.Ef, exact: q.req.Exact}
+				groups[key] = g
+				order = append(order, key)
 			}
 			g.idx = append(g.idx, i)
 			g.k = max(g.k, q.req.Pool)
@@ -538,7 +553,7 @@ func (s *snapshot) retrieve(ctx context.Context, qs []query, threads int) error 
 		for j, i := range g.idx {
 			vecs[j] = qs[i].qvec
 		}
-		hits, err := s.denseSearch(ctx, vecs, qs[g.idx[0]].allow, g.k, g.res, threads)
+		hits, err := s.denseSearch(ctx, vecs, qs[g.idx[0]].allow, dense{k: g.k, rescore: g.res, ef: g.ef, exact: g.exact, threads: threads})
 		if err != nil {
 			return err
 		}
@@ -553,9 +568,20 @@ func (s *snapshot) retrieve(ctx context.Context, qs []query, threads int) error 
 	return nil
 }
 
-// denseSearch finds the k best documents per query over all segments; each
-// hit's Row is the passage index within its document.
-func (s *snapshot) denseSearch(ctx context.Context, qs [][]float32, allow meta.Bitmap, k, rescore, threads int) ([][]search.Hit, error) {
+// dense configures a dense search: documents per query, int8 candidates
+// rescored, graph beam width (0: DefaultEf), exact scan forced, threads.
+type dense struct {
+	k, rescore, ef int
+	exact          bool
+	threads        int
+}
+
+// denseSearch finds the k best documents per query over all segments,
+// through each segment's graph where it has one (unless exact) and by the
+// exact scan elsewhere; each hit's Row is the passage index within its
+// document.
+func (s *snapshot) denseSearch(ctx context.Context, qs [][]float32, allow meta.Bitmap, d dense) ([][]search.Hit, error) {
+	k := d.k
 	out := make([][]search.Hit, len(qs))
 	for _, seg := range s.segs {
 		if seg.vecs.N == 0 {
@@ -563,7 +589,16 @@ func (s *snapshot) denseSearch(ctx context.Context, qs [][]float32, allow meta.B
 		}
 		c := &search.Corpus{Vectors: seg.vecs, Rescore: seg.rescore}
 		c.Vectors.Allow, c.Vectors.AllowBits = []uint64(allow), s.bits
-		hits, err := search.TopK(ctx, c, qs, search.Options{K: k, RescoreN: rescore, Threads: threads})
+		o := search.Options{K: k, RescoreN: d.rescore, Threads: d.threads, Ef: orDefaultInt(d.ef, DefaultEf)}
+		var hits [][]search.Hit
+		var err error
+		if g, gerr := seg.graph(s.dir, d.exact); gerr != nil {
+			return nil, gerr
+		} else if g != nil {
+			hits, err = search.SearchHNSW(ctx, g, c, qs, o)
+		} else {
+			hits, err = search.TopK(ctx, c, qs, o)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -588,6 +623,13 @@ func (s *snapshot) denseSearch(ctx context.Context, qs [][]float32, allow meta.B
 }
 
 func f64(x float64) *float64 { return &x }
+
+func orDefaultInt(v, def int) int {
+	if v == 0 {
+		return def
+	}
+	return v
+}
 
 // fuse turns a request's retrieved lists into one ranked candidate list.
 func fuse(q *query) ([]candidate, error) {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/quarry-search/quarry/engine/ann"
 	"github.com/quarry-search/quarry/engine/lexical"
 	"github.com/quarry-search/quarry/engine/meta"
 	"github.com/quarry-search/quarry/engine/search"
@@ -68,12 +69,44 @@ type segment struct {
 
 	loadOnce sync.Once
 	loadErr  error
+	data     store.Vectors // the stored rows (vecs reads them)
 	vecs     search.Vectors
 	rescore  *search.Vectors
 	groups   []uint32
 	first    []uint32 // first row of each passage group, by ordinal - DocOrdStart (segment-local passage index)
 	lex      *lexical.Segment
 	sp       *sparse.Segment // SPLADE postings (sparse indexes)
+
+	// The HNSW graph (segments with one) is read on the first search that
+	// uses it, so that a damaged graph file fails those searches with an
+	// error naming it while exact searches still answer.
+	graphOnce sync.Once
+	graphErr  error
+	hnsw      *search.HNSW
+}
+
+// graph is the segment's HNSW graph, read once (nil when it has none or
+// exact is asked for).
+func (seg *segment) graph(dir string, exact bool) (*search.HNSW, error) {
+	ref, ok := seg.meta.Files[annFile]
+	if exact || !ok {
+		return nil, nil
+	}
+	seg.graphOnce.Do(func() {
+		path := filepath.Join(dir, ref.Name)
+		h, g, err := ann.Read(store.OS(), path)
+		if err == nil {
+			if err = h.Check(path, &seg.data, seg.groups); err != nil {
+				g.Close()
+			}
+		}
+		if err != nil {
+			seg.graphErr = fmt.Errorf("search index %s: %w (search with exact to scan past it)", dir, err)
+			return
+		}
+		seg.hnsw = g
+	})
+	return seg.hnsw, seg.graphErr
 }
 
 func (s *segment) ref() { s.refs.Add(1) }
@@ -81,6 +114,9 @@ func (s *segment) ref() { s.refs.Add(1) }
 func (s *segment) release() {
 	if s.refs.Add(-1) == 0 {
 		s.docs.Close()
+		if s.hnsw != nil {
+			s.hnsw.Close()
+		}
 	}
 }
 
@@ -135,7 +171,7 @@ func newSnapshot(dir string, man *store.Manifest, prev *snapshot, extendMeta *bo
 	}
 	for _, sm := range man.Segments {
 		seg := old[sm.ID]
-		if seg != nil && seg.meta.Vectors == sm.Vectors && seg.meta.Docs == sm.Docs {
+		if seg != nil && seg.meta.Vectors == sm.Vectors && seg.meta.Docs == sm.Docs && seg.meta.Files[annFile] == sm.Files[annFile] {
 			seg.ref()
 		} else {
 			if seg, err = openSegment(dir, sm, cache); err != nil {
@@ -187,9 +223,9 @@ func (seg *segment) read(dir string) error {
 	if err != nil {
 		return fmt.Errorf("open index %s: %w", dir, err)
 	}
-	seg.groups, seg.vecs = data.Groups, toBindings(&data.Vectors, data.Groups)
+	seg.groups, seg.data, seg.vecs = data.Groups, data.Vectors, ann.Rows(&data.Vectors, data.Groups)
 	if data.Rescore != nil {
-		r := toBindings(data.Rescore, data.Groups)
+		r := ann.Rows(data.Rescore, data.Groups)
 		seg.rescore = &r
 	}
 	seg.first = firstRows(data.Groups, s.DocOrdStart, s.DocOrdEnd)
@@ -250,10 +286,6 @@ func firstRows(groups []uint32, start, end uint32) []uint32 {
 		out[o-start] = uint32(r)
 	}
 	return out
-}
-
-func toBindings(v *store.Vectors, groups []uint32) search.Vectors {
-	return search.Vectors{Type: search.VecType(v.DType - 1), Dim: v.Dim, N: v.N, Data: v.Data, Scales: v.Scales, Groups: groups}
 }
 
 // segmentOf is the segment holding ordinal ord (nil if none).

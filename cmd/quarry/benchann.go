@@ -1,9 +1,12 @@
 package main
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -29,6 +32,8 @@ func benchANNCommand() *cli.Command {
 			&cli.Float64Flag{Name: "spread", Value: 0.6, Usage: "generated data: noise norm around a centre (relative)"},
 			&cli.StringFlag{Name: "data", Usage: "corpus: .npy float32 matrix (N × dim)"},
 			&cli.StringFlag{Name: "query-file", Usage: "queries: .npy float32 matrix (Q × dim)"},
+			&cli.StringFlag{Name: "index", Usage: "real embeddings: the stored vectors of this quarry index, --queries of them (evenly spaced) held out as the queries; with --export, written as .npy instead of measured"},
+			&cli.StringFlag{Name: "export", Usage: "with --index: write DIR/data.npy and DIR/queries.npy (float32) and stop (scripts/bench/ann/ann.py feeds them to every engine)"},
 			intIn(1, maxRows, &cli.IntFlag{Name: "queries", Value: 1000, Usage: "queries (the first of --query-file)"}),
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed of generated data and of the graph's levels"},
 			&cli.StringFlag{Name: "dtype", Value: "f32", Usage: "rows the graph traverses: f32, f16 or int8"},
@@ -39,6 +44,7 @@ func benchANNCommand() *cli.Command {
 			&cli.StringFlag{Name: "ef", Value: "10,16,24,32,48,64,96,128,192,256", Usage: "beam widths measured, comma-separated"},
 			intIn(1, maxResults, &cli.IntFlag{Name: "k", Value: 10, Usage: "results per query (recall@k)"}),
 			intIn(0, maxResults, &cli.IntFlag{Name: "rescore", Usage: "f16/int8: candidates rescored with the f32 rows (0 = none)"}),
+			&cli.Float64Flag{Name: "allow", Value: 1, Usage: "filtered search: the fraction of rows allowed, drawn by allowedRow (splitmix64 of row xor seed; scripts/bench/ann/ann.py draws the same rows)"},
 			intIn(1, maxRepeat, &cli.IntFlag{Name: "repeat", Value: 2, Usage: "timed passes per ef (the fastest is reported)"}),
 			&cli.StringFlag{Name: "json", Usage: "also write the JSON result to this file"},
 		},
@@ -75,6 +81,10 @@ type annBenchResult struct {
 	Rescore        int        `json:"rescore,omitempty"`
 	Queries        int        `json:"queries"`
 	Threads        int        `json:"threads"`
+	Allow          float64    `json:"allow"`        // fraction of rows the filter allows (1: unfiltered)
+	Allowed        int        `json:"allowed_rows"` // rows it allows
+	ExactQPS       float64    `json:"exact_qps"`    // the exact scan of the traversal rows, one query per call on --threads
+	ExactRecall    float64    `json:"exact_recall"` // its recall@k (below 1 only through f16/int8 rounding)
 	Points         []annPoint `json:"points"`
 	RSSMB          int64      `json:"rss_mb"`
 	PeakRSSMB      int64      `json:"peak_rss_mb"`
@@ -96,7 +106,25 @@ func runBenchANN(c *cli.Context) error {
 	var base, qflat []float32
 	var n, dim int
 	name := ""
-	if p := c.String("data"); p != "" {
+	if ixDir := c.String("index"); ixDir != "" {
+		if base, qflat, dim, err = indexVectors(ixDir, nq, c.Int("n")); err != nil {
+			return badInput("--index: %v", err)
+		}
+		n, name = len(base)/dim, "index "+ixDir
+		if out := c.String("export"); out != "" {
+			if err := os.MkdirAll(out, 0o755); err != nil {
+				return err
+			}
+			if err := writeNpyF32(filepath.Join(out, "data.npy"), base, dim); err != nil {
+				return err
+			}
+			if err := writeNpyF32(filepath.Join(out, "queries.npy"), qflat, dim); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.ErrWriter, "wrote %s/data.npy (%d × %d) and queries.npy (%d)\n", out, n, dim, len(qflat)/dim)
+			return nil
+		}
+	} else if p := c.String("data"); p != "" {
 		if c.String("query-file") == "" {
 			return badInput("--data needs --query-file")
 		}
@@ -137,12 +165,33 @@ func runBenchANN(c *cli.Context) error {
 		}
 		trav = search.Vectors{Type: search.VecType(dt - 1), Dim: dim, N: n, Data: v.Data, Scales: v.Scales}
 	}
+	frac := c.Float64("allow")
+	if !(frac > 0 && frac <= 1) {
+		return badInput("--allow %v: want a fraction in (0, 1]", frac)
+	}
+	allowed := n
+	if frac < 1 {
+		bits := make([]uint64, (n+63)/64)
+		allowed = 0
+		for i := 0; i < n; i++ {
+			if allowedRow(uint64(i), c.Uint64("seed"), frac) {
+				bits[i/64] |= 1 << (i % 64)
+				allowed++
+			}
+		}
+		f32.Allow, f32.AllowBits = bits, n
+		trav.Allow, trav.AllowBits = bits, n
+	}
 	// Ground truth: the exact f32 top-k, all cores.
 	qs := make([][]float32, nq)
 	for i := range qs {
 		qs[i] = qflat[i*dim : (i+1)*dim : (i+1)*dim]
 	}
 	truth, err := search.TopK(c.Context, &search.Corpus{Vectors: f32}, qs, search.Options{K: k})
+	if err != nil {
+		return err
+	}
+	exactQPS, exactGot, err := annExact(c, &trav, qs, k)
 	if err != nil {
 		return err
 	}
@@ -157,7 +206,7 @@ func runBenchANN(c *cli.Context) error {
 	res := annBenchResult{Bench: "ann", Machine: machineInfo(), Time: time.Now().UTC().Format(time.RFC3339), Data: name,
 		N: n, Dim: dim, DType: dt.String(), M: st.M, EfConstruction: st.EfConstruction, BuildThreads: c.Int("build-threads"),
 		BuildSeconds: time.Since(start).Seconds(), GraphBytes: st.Bytes, Edges: st.Edges, MaxLevel: st.MaxLevel, K: k,
-		Queries: nq, Threads: c.Int("threads")}
+		Queries: nq, Threads: c.Int("threads"), Allow: frac, Allowed: allowed, ExactQPS: exactQPS, ExactRecall: recallAtK(exactGot, truth, k)}
 	res.BytesPerVector = float64(st.Bytes)/float64(max(n, 1)) + float64(trav.Type.RowBytes(dim))
 	if trav.Type == search.VecInt8 {
 		res.BytesPerVector += 4
@@ -167,6 +216,7 @@ func runBenchANN(c *cli.Context) error {
 	}
 	fmt.Fprintf(c.App.ErrWriter, "ann %s: %d × %d %s, M %d, ef_construction %d: built in %.1f s, %.1f bytes/vector, %d queries, %d thread(s); %s\n",
 		name, n, dim, dt, st.M, st.EfConstruction, res.BuildSeconds, res.BytesPerVector, nq, res.Threads, res.Machine)
+	fmt.Fprintf(c.App.ErrWriter, "  allowed rows %d (%.4g): exact scan of the %s rows %.1f QPS, recall@%d %.4f\n", allowed, frac, dt, exactQPS, k, res.ExactRecall)
 	for _, ef := range efs {
 		p, err := annMeasure(c, g, &search.Corpus{Vectors: trav, Rescore: &f32}, qs, k, ef, res.Rescore, truth)
 		if err != nil {
@@ -222,6 +272,98 @@ func annMeasure(c *cli.Context, g *search.HNSW, corpus *search.Corpus, qs [][]fl
 	}
 	return annPoint{Ef: ef, QPS: float64(len(qs)) / best, Recall: recallAtK(got, truth, k),
 		Latency: latencyMs{P50: percentile(lat, 50), P99: percentile(lat, 99), Mean: sum / float64(len(lat))}}, nil
+}
+
+// indexVectors reads every stored vector of the index in dir as float32
+// (at most limit rows before the hold-out; 0 = all) and holds out nq rows,
+// evenly spaced, as queries.
+func indexVectors(dir string, nq, limit int) (base, queries []float32, dim int, err error) {
+	man, err := store.LoadManifest(dir)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	var all []float32
+	rows := 0
+	for _, s := range man.Segments {
+		d, err := store.ReadSegment(filepath.Join(dir, s.Vectors.Name))
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		v := &d.Vectors
+		if d.Rescore != nil {
+			v = d.Rescore // the full-precision copy of int8/binary rows
+		}
+		dim = v.Dim
+		row := make([]float32, dim)
+		for i := 0; i < v.N && (limit == 0 || rows < limit+nq); i++ {
+			v.RowInto(row, i)
+			all = append(all, row...)
+			rows++
+		}
+	}
+	if rows < 2*nq {
+		return nil, nil, 0, fmt.Errorf("%s holds %d vectors, too few to hold out %d queries", dir, rows, nq)
+	}
+	step := rows / nq
+	base = alignedF32((rows - nq) * dim)[:0]
+	for i := 0; i < rows; i++ {
+		r := all[i*dim : (i+1)*dim]
+		if i%step == step/2 && len(queries) < nq*dim {
+			queries = append(queries, r...)
+		} else {
+			base = append(base, r...)
+		}
+	}
+	if err := normalizeRows(base, dim, dir); err != nil {
+		return nil, nil, 0, err
+	}
+	return base, queries, dim, normalizeRows(queries, dim, dir)
+}
+
+// writeNpyF32 writes rows of dim float32 as a .npy file (format 1.0).
+func writeNpyF32(path string, x []float32, dim int) error {
+	hdr := fmt.Sprintf("{'descr': '<f4', 'fortran_order': False, 'shape': (%d, %d), }", len(x)/dim, dim)
+	for (10+len(hdr)+1)%64 != 0 {
+		hdr += " "
+	}
+	hdr += "\n"
+	b := make([]byte, 0, 10+len(hdr)+4*len(x))
+	b = append(b, "\x93NUMPY\x01\x00"...)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(hdr)))
+	b = append(b, hdr...)
+	for _, v := range x {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	return os.WriteFile(path, b, 0o644)
+}
+
+// allowedRow says whether the filtered benchmark allows row i: the top 53
+// bits of splitmix64(i xor seed), as a fraction, below frac.
+func allowedRow(i, seed uint64, frac float64) bool {
+	z := (i ^ seed) + 0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	z ^= z >> 31
+	return float64(z>>11)/(1<<53) < frac
+}
+
+// annExact times the exact scan of x, one query per call on --threads (the
+// best of --repeat passes), and returns its hits.
+func annExact(c *cli.Context, x *search.Vectors, qs [][]float32, k int) (float64, [][]search.Hit, error) {
+	got := make([][]search.Hit, len(qs))
+	best := math.Inf(1)
+	for r := 0; r < c.Int("repeat"); r++ {
+		t0 := time.Now()
+		for q, qv := range qs {
+			h, err := search.TopK(c.Context, &search.Corpus{Vectors: *x}, [][]float32{qv}, search.Options{K: k, Threads: c.Int("threads")})
+			if err != nil {
+				return 0, nil, err
+			}
+			got[q] = h[0]
+		}
+		best = min(best, time.Since(t0).Seconds())
+	}
+	return float64(len(qs)) / best, got, nil
 }
 
 // clustered draws n unit vectors, each a random centre plus Gaussian noise

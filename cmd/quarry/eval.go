@@ -55,6 +55,9 @@ func evalCommand() *cli.Command {
 					intIn(1, maxResults, &cli.IntFlag{Name: "depth", Value: 100, Usage: "results measured per query"}),
 					intIn(1, maxResults, &cli.IntFlag{Name: "rerank-top", Value: 100, Usage: "first-stage results reranked (and measured) by the +rerank modes"}),
 					intIn(1, maxBatch, &cli.IntFlag{Name: "query-batch", Value: 256, Usage: "queries per search batch"}),
+					oneOf(&cli.StringFlag{Name: "ann", Value: engine.ANNAuto, Usage: "new index: auto, hnsw (an HNSW graph per segment) or off (see quarry index --ann)"}, engine.ANNAuto, engine.ANNHNSW, engine.ANNOff),
+					intIn(0, engine.MaxEf, &cli.IntFlag{Name: "ef", Usage: "dense searches over HNSW graphs: beam width (0 = 160)"}),
+					&cli.BoolFlag{Name: "exact", Usage: "dense searches scan every vector even where a graph exists"},
 					&cli.BoolFlag{Name: "keep-identical-ids", Usage: "measure results whose id equals the query id (BEIR drops them)"},
 					&cli.BoolFlag{Name: "skip-no-relevant", Usage: "leave queries without a relevant judgment out of the means (default: count them as 0, as pytrec_eval/BEIR)"},
 					&cli.StringFlag{Name: "runs", Usage: "directory for one TREC run file per mode (MODE.trec)"},
@@ -145,7 +148,7 @@ func runEvalBEIR(c *cli.Context) error {
 	rep, err := eval.RunBEIR(c.Context, eval.BEIRConfig{
 		Dir: dir, Split: ds.Split, Dataset: ds, Model: c.String("model"), RerankModel: c.String("rerank-model"), Modes: ms,
 		Index: c.String("index"), Analyzer: c.String("analyzer"), Window: c.Int("window"), EmbedTitle: boolFlag(c, "embed-title"), Overlap: c.Int("overlap"), BM25: bm25, Depth: c.Int("depth"), RerankTop: c.Int("rerank-top"),
-		Batch: c.Int("query-batch"), Alpha: floatFlag(c, "alpha"), ModelOptions: modelOptions(c), RunsDir: c.String("runs"), Progress: progress,
+		Batch: c.Int("query-batch"), Alpha: floatFlag(c, "alpha"), ANN: annFlag(c), Ef: c.Int("ef"), Exact: c.Bool("exact"), ModelOptions: modelOptions(c), RunsDir: c.String("runs"), Progress: progress,
 		Eval: eval.Options{KeepIdenticalIDs: c.Bool("keep-identical-ids"), SkipNoRelevant: c.Bool("skip-no-relevant")},
 	})
 	if progress != nil {

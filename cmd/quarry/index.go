@@ -34,7 +34,11 @@ func indexCommand() *cli.Command {
 			oneOf(&cli.StringFlag{Name: "dtype", Usage: "stored vectors: f32, f16, int8 or binary (int8/binary keep f16 for rescoring; default: the model's weight type, f16 for an f16 model, else f32)"},
 				"f32", "f16", "int8", "binary"),
 			intIn(1, maxBatch, &cli.IntFlag{Name: "batch", Value: 256, Usage: "passages per native encode call"}),
-			intIn(1, maxRows, &cli.IntFlag{Name: "segment-passages", Value: 8192, Usage: "passages per committed segment (resume interval, memory bound)"}),
+			intIn(0, maxRows, &cli.IntFlag{Name: "segment-passages", Usage: "passages per committed segment (resume interval, memory bound; 0 = 8192, or 65536 for an index with HNSW graphs)"}),
+			oneOf(&cli.StringFlag{Name: "ann", Value: engine.ANNAuto, Usage: "new index: approximate search: auto (an HNSW graph for every segment of at least 32768 passages), hnsw (a graph for every segment) or off (exact scan only)"},
+				engine.ANNAuto, engine.ANNHNSW, engine.ANNOff),
+			intIn(2, 128, &cli.IntFlag{Name: "hnsw-m", Value: 16, Usage: "new index: HNSW M (neighbours per node, 2·M on the bottom layer)"}),
+			intIn(1, 4096, &cli.IntFlag{Name: "hnsw-ef-construction", Value: 200, Usage: "new index: HNSW beam width while building"}),
 			intIn(0, maxTokens, &cli.IntFlag{Name: "window", Usage: "new index: passage length in word pieces (0 = the model's max tokens − 2)"}),
 			&cli.BoolFlag{Name: "embed-title", Value: true, Usage: "new index: embed each passage as title + \" \" + passage (BEIR's and sentence-transformers' convention); --embed-title=false embeds the passage alone; the title always goes to BM25; an existing index keeps what it recorded"},
 			intIn(0, maxTokens, &cli.IntFlag{Name: "overlap", Usage: "new index: overlap of consecutive passages in word pieces (0 = 32)"}),
@@ -78,7 +82,8 @@ func runIndex(c *cli.Context) error {
 			return badInput("--model is required to create an index")
 		}
 		ix, err = engine.Create(dir, engine.CreateOptions{Model: c.String("model"), DType: c.String("dtype"), Window: c.Int("window"), EmbedTitle: boolFlag(c, "embed-title"),
-			Overlap: c.Int("overlap"), Analyzer: c.String("analyzer"), BM25Fields: c.String("bm25-fields"), ModelOptions: mo})
+			Overlap: c.Int("overlap"), Analyzer: c.String("analyzer"), BM25Fields: c.String("bm25-fields"), ModelOptions: mo,
+			ANN: annFlag(c), HNSWM: c.Int("hnsw-m"), HNSWEfConstruction: c.Int("hnsw-ef-construction")})
 	}
 	if err != nil {
 		return err
@@ -127,6 +132,12 @@ func runIndex(c *cli.Context) error {
 	} else {
 		fmt.Fprintf(w, "\n%s: %d documents, %d passages, %d segments, %s %s vectors, %.1f MB\n",
 			dir, info.Documents, info.Passages, info.Segments, info.DType, dimStr(info), float64(info.Bytes)/1e6)
+		if a := info.ANN; a != nil {
+			fmt.Fprintf(w, "ann: %s\n", annLine(a))
+			if st.GraphSeconds > 0 {
+				fmt.Fprintf(w, "ann: this run built graphs in %.1fs\n", st.GraphSeconds)
+			}
+		}
 	}
 	for _, b := range st.BadRecords {
 		fmt.Fprintf(w, "  skipped %s\n", b.Error())
@@ -143,10 +154,43 @@ func keepsRecorded(c *cli.Context, in engine.Info) error {
 		return badInput("%s holds %s vectors; --dtype %s would mix them", in.Dir, in.DType, c.String("dtype"))
 	case c.IsSet("embed-title") && in.Chunking.Title != c.Bool("embed-title"):
 		return badInput("%s was built with --embed-title=%v; --embed-title=%v applies to new indexes only", in.Dir, in.Chunking.Title, c.Bool("embed-title"))
+	case c.IsSet("ann") && annOf(in) != c.String("ann"):
+		return badInput("%s was built with --ann %s; --ann applies to new indexes only", in.Dir, annOf(in))
+	case (c.IsSet("hnsw-m") || c.IsSet("hnsw-ef-construction")) && (in.ANN == nil || in.ANN.M != c.Int("hnsw-m") || in.ANN.EfConstruction != c.Int("hnsw-ef-construction")):
+		return badInput("%s builds its graphs with %s; --hnsw-m and --hnsw-ef-construction apply to new indexes only", in.Dir, annOf(in))
 	case c.IsSet("bm25-fields") && in.BM25Fields != c.String("bm25-fields"):
 		return badInput("%s scores BM25 with %s; --bm25-fields %s applies to new indexes (search --bm25-fields overrides it per query)", in.Dir, in.BM25Fields, c.String("bm25-fields"))
 	}
 	return nil
+}
+
+// annFlag is --ann for a new index ("" = the engine's default: auto, off
+// for SPLADE and binary indexes).
+func annFlag(c *cli.Context) string {
+	if c.IsSet("ann") {
+		return c.String("ann")
+	}
+	return ""
+}
+
+// annOf is the ANN method an index records.
+func annOf(in engine.Info) string {
+	if in.ANN == nil {
+		return engine.ANNOff
+	}
+	return in.ANN.Method
+}
+
+// annLine describes an index's graphs in one line.
+func annLine(a *engine.ANNInfo) string {
+	s := fmt.Sprintf("%s, M %d, ef_construction %d: graphs for %d segment(s), %d passages", a.Method, a.M, a.EfConstruction, a.GraphSegments, a.GraphRows)
+	if a.GraphRows > 0 {
+		s += fmt.Sprintf(", %.1f MB, %.1f bytes per vector (graph + traversed rows)", float64(a.GraphBytes)/1e6, a.BytesPerVector)
+	}
+	if a.Method == engine.ANNAuto && a.GraphSegments == 0 {
+		s += fmt.Sprintf(" (no segment has %d passages yet: exact scan)", engine.AutoGraphRows)
+	}
+	return s
 }
 
 func dimStr(in engine.Info) string { return fmt.Sprintf("%d-d", in.Model.Dim) }
@@ -335,6 +379,11 @@ func infoCommand() *cli.Command {
 				row("sparse", sparseStatsLine(in.Sparse))
 			} else {
 				row("vectors", fmt.Sprintf("%s vectors (model weights %s), %d-d, %s", in.DType, weights, in.Model.Dim, bytesPerVector(in)))
+				if in.ANN != nil {
+					row("ann", annLine(in.ANN))
+				} else {
+					row("ann", "off (every dense search is the exact scan)")
+				}
 			}
 			chunking := fmt.Sprintf("window %d, overlap %d word pieces", in.Chunking.Window, in.Chunking.Overlap)
 			if in.Chunking.Title {

@@ -33,6 +33,8 @@ func searchCommand() *cli.Command {
 			&cli.StringFlag{Name: "rerank-model", Usage: "cross-encoder GGUF that reranks the best --rerank-top results"},
 			intIn(1, maxResults, &cli.IntFlag{Name: "rerank-top", Value: 100, Usage: "candidates to rerank"}),
 			intIn(0, maxResults, &cli.IntFlag{Name: "rescore", Usage: "int8/binary indexes: candidates rescored in full precision (0 = max(10k, 100))"}),
+			intIn(0, engine.MaxEf, &cli.IntFlag{Name: "ef", Usage: "indexes with HNSW graphs: beam width of the graph search (larger: slower, closer to exact; 0 = 160, raised to the candidates asked for)"}),
+			&cli.BoolFlag{Name: "exact", Usage: "scan every vector even where an HNSW graph exists (the exact top-k; also searches past a damaged graph file)"},
 			oneOf(&cli.StringFlag{Name: "bm25-fields", Usage: "BM25 over title and text: best_fields (each field scored alone, best + 0.5 × other) or combined (one field) (default: the index's, see quarry info)"},
 				lexical.BestFields.String(), lexical.Combined.String()),
 			nonNegative(&cli.Float64Flag{Name: "k1", Value: 1.2, Usage: "BM25 k1"}),
@@ -179,7 +181,7 @@ func runSearch(c *cli.Context) error {
 		reqs := make([]engine.Request, len(qs))
 		for i, q := range qs {
 			reqs[i] = engine.Request{ID: q.id, Text: q.text, K: c.Int("k"), Mode: mode, Fusion: c.String("fusion"), Alpha: floatFlag(c, "alpha"),
-				Filters: c.StringSlice("filter"), Sort: c.String("sort"), Pool: c.Int("pool"), Rescore: c.Int("rescore"),
+				Filters: c.StringSlice("filter"), Sort: c.String("sort"), Pool: c.Int("pool"), Rescore: c.Int("rescore"), Ef: c.Int("ef"), Exact: c.Bool("exact"),
 				BM25: bm25, MaxQueryBytes: c.Int("max-query-bytes")}
 			if rr != nil {
 				reqs[i].Rerank = &engine.Rerank{Model: rr, Top: c.Int("rerank-top")}

@@ -179,6 +179,12 @@ type BEIRConfig struct {
 	Depth, RerankTop int
 	// Alpha is the weight of the dense score in hybrid-weighted (nil = 0.5).
 	Alpha *float64
+	// ANN of a new index (engine.CreateOptions.ANN; "" = the engine's
+	// default). Ef and Exact are every dense search's graph beam width and
+	// exact-scan switch (engine.Request).
+	ANN   string
+	Ef    int
+	Exact bool
 	// Batch is the number of queries per SearchBatch call; 0 = 256.
 	Batch        int
 	ModelOptions engine.ModelOptions
@@ -329,7 +335,7 @@ func RunBEIR(ctx context.Context, cfg BEIRConfig) (*BEIRReport, error) {
 			hi := min(lo+cfg.Batch, len(ds.Queries))
 			reqs := make([]engine.Request, 0, hi-lo)
 			for _, q := range ds.Queries[lo:hi] {
-				r := engine.Request{ID: q.ID, Text: q.Text, K: k, Mode: m.Retrieval, Pool: k, BM25: cfg.BM25, Fusion: m.Fusion, Alpha: cfg.Alpha}
+				r := engine.Request{ID: q.ID, Text: q.Text, K: k, Mode: m.Retrieval, Pool: k, BM25: cfg.BM25, Fusion: m.Fusion, Alpha: cfg.Alpha, Ef: cfg.Ef, Exact: cfg.Exact}
 				if m.Rerank {
 					r.Rerank = &engine.Rerank{Model: rr, Top: k}
 				}
@@ -390,7 +396,7 @@ func openOrBuild(ctx context.Context, dir string, cfg *BEIRConfig, ds *Dataset, 
 		if an == "" {
 			an = lexical.AnalyzerElasticEnglish
 		}
-		if ix, err = engine.Create(dir, engine.CreateOptions{Model: cfg.Model, Analyzer: an, Window: cfg.Window, Overlap: cfg.Overlap, EmbedTitle: cfg.EmbedTitle, ModelOptions: cfg.ModelOptions}); err != nil {
+		if ix, err = engine.Create(dir, engine.CreateOptions{Model: cfg.Model, Analyzer: an, Window: cfg.Window, Overlap: cfg.Overlap, EmbedTitle: cfg.EmbedTitle, ModelOptions: cfg.ModelOptions, ANN: cfg.ANN}); err != nil {
 			return nil, err
 		}
 	}

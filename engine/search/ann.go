@@ -2,6 +2,7 @@ package search
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/quarry-search/quarry/bindings"
 )
@@ -24,3 +25,63 @@ func BuildHNSW(ctx context.Context, x *Vectors, p HNSWParams) (*HNSW, error) {
 
 // LoadHNSW reads a graph written by HNSW.MarshalBinary (every field checked).
 func LoadHNSW(b []byte) (*HNSW, error) { return bindings.LoadHNSW(b) }
+
+// ErrNoNative is the error of every native call in a build without the
+// native core (HNSW graphs need it; exact top-k falls back to Go).
+var ErrNoNative = bindings.ErrNoNative
+
+// MaxEf is the largest beam width a graph search takes.
+const MaxEf = bindings.MaxEf
+
+// SearchHNSW is TopK through the graph g of c.Vectors' rows: the o.K best
+// groups per query, approximately, with a beam of o.Ef rows (at least the
+// candidates asked for). Disallowed groups (c.Vectors.Allow) are traversed
+// but never returned; below a small allowed fraction the native core scans
+// the allowed rows exactly instead. For int8 rows with a full-precision copy
+// (c.Rescore) the graph yields RescoreN candidates (0: max(10·K, 100)) that
+// are rescored, as TopK does.
+func SearchHNSW(ctx context.Context, g *HNSW, c *Corpus, queries [][]float32, o Options) ([][]Hit, error) {
+	v := &c.Vectors
+	if o.K <= 0 {
+		return nil, fmt.Errorf("search: k = %d", o.K)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	flat := make([]float32, 0, len(queries)*v.Dim)
+	for i, q := range queries {
+		if len(q) != v.Dim {
+			return nil, fmt.Errorf("search: query %d has %d dimensions, the index %d", i, len(q), v.Dim)
+		}
+		flat = append(flat, q...)
+	}
+	approx := v.Type == bindings.VecInt8 && c.Rescore != nil
+	k := o.K
+	if approx {
+		k = o.RescoreN
+		if k <= 0 {
+			k = max(10*o.K, 100)
+		}
+		k = max(k, o.K)
+	}
+	k = min(k, max(v.N, 1))
+	ef := min(max(o.Ef, k), MaxEf)
+	scores, rows, groups, err := g.Search(flat, len(queries), v, k, ef, o.Threads)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	out := make([][]Hit, len(queries))
+	for qi := range queries {
+		for j := 0; j < k; j++ {
+			i := qi*k + j
+			if rows[i] < 0 {
+				break
+			}
+			out[qi] = append(out[qi], Hit{Group: groups[i], Row: rows[i], Score: scores[i]})
+		}
+	}
+	if approx {
+		rescoreAll(queries, c, out, o)
+	}
+	return out, nil
+}

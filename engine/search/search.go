@@ -50,6 +50,9 @@ type Options struct {
 	// search rescores with full precision; 0 = max(10·K, 100).
 	RescoreN int
 	Threads  int
+	// Ef is the beam width of a graph search (SearchHNSW); 0 or less than
+	// the candidates asked for means that many.
+	Ef int
 	// ForceGo uses the pure-Go kernel even with the native core present.
 	ForceGo bool
 }

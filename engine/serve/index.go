@@ -94,6 +94,8 @@ type SearchRequest struct {
 	Pool      *int            `json:"pool"`
 	Rerank    json.RawMessage `json:"rerank"`
 	RerankTop *int            `json:"rerank_top"`
+	Ef        *int            `json:"ef"`    // HNSW beam width (engine.Request.Ef), 1..engine.MaxEf
+	Exact     bool            `json:"exact"` // scan every vector even where a graph exists
 	ID        string          `json:"id"`
 }
 
@@ -130,6 +132,13 @@ func (s *Server) request(x *index, q *SearchRequest) (engine.Request, error) {
 	if err != nil {
 		return req, err
 	}
+	if q.Ef != nil {
+		if *q.Ef < 1 || *q.Ef > engine.MaxEf {
+			return req, invalid("ef: must be 1..%d", engine.MaxEf)
+		}
+		req.Ef = *q.Ef
+	}
+	req.Exact = q.Exact
 	switch q.Mode {
 	case "":
 		req.Mode = engine.ModeDense
@@ -239,7 +248,7 @@ func (s *Server) handleSearch(w http.ResponseWriter, r *http.Request, c *call) e
 
 // handleSearchGet is the search with URL parameters: q, k, mode, filter
 // (repeatable), sort, direction (or dir), fusion, alpha, pool, rerank,
-// rerank_top, id.
+// rerank_top, ef, exact, id.
 func (s *Server) handleSearchGet(w http.ResponseWriter, r *http.Request, c *call) error {
 	x, err := s.lookup(r)
 	if err != nil {
@@ -279,6 +288,16 @@ func searchFromQuery(v url.Values) (*SearchRequest, error) {
 	}
 	if q.RerankTop, err = num("rerank_top"); err != nil {
 		return nil, err
+	}
+	if q.Ef, err = num("ef"); err != nil {
+		return nil, err
+	}
+	switch e := v.Get("exact"); e {
+	case "", "0", "false", "no":
+	case "1", "true", "yes":
+		q.Exact = true
+	default:
+		return nil, invalid("exact: %q is not a boolean", e)
 	}
 	if a := v.Get("alpha"); a != "" {
 		f, err := strconv.ParseFloat(a, 64)

@@ -50,6 +50,8 @@ func TestSearchEqualsEngine(t *testing.T) {
 			engine.Request{Text: "classify reviews", Mode: engine.ModeHybrid, K: 4, Rerank: &engine.Rerank{Model: f.ce, Top: 20}}},
 		{map[string]any{"query": "classify reviews", "rerank": true, "pool": 30},
 			engine.Request{Text: "classify reviews", Pool: 30, Rerank: &engine.Rerank{Model: f.ce}}},
+		{map[string]any{"query": "speech recognition", "ef": 40, "exact": true, "k": 3},
+			engine.Request{Text: "speech recognition", Ef: 40, Exact: true, K: 3}},
 	}
 	for _, c := range cases {
 		if c.req.ID == "" {
@@ -107,6 +109,9 @@ func TestSearchErrors(t *testing.T) {
 		{`{"query": "x", "rerank": "nope"}`, 422, "Validation", "rerank"},
 		{`{"query": "x", "rerank": "dense"}`, 424, "Backend", "cross-encoder"},
 		{`{"query": "x", "rerank": 3}`, 422, "Validation", "rerank"},
+		{`{"query": "x", "ef": 0}`, 422, "Validation", "ef: must be 1..100000"},
+		{`{"query": "x", "ef": 100001}`, 422, "Validation", "ef: must be 1..100000"},
+		{`{"query": "x", "exact": "yes"}`, 422, "Validation", "exact"},
 	} {
 		r := f.do(t, "POST", "/v1/indexes/hub/search", c.body)
 		wantError(t, r, c.status, c.typ, c.part)
@@ -114,6 +119,8 @@ func TestSearchErrors(t *testing.T) {
 	wantError(t, f.do(t, "POST", "/v1/indexes/nope/search", `{"query":"x"}`), 404, "NotFound", "nope")
 	wantError(t, f.do(t, "PUT", "/v1/indexes/hub/search", `{"query":"x"}`), 405, "MethodNotAllowed", "")
 	wantError(t, f.do(t, "GET", "/v1/indexes/hub/search?q=x&k=abc", nil), 422, "Validation", "k")
+	wantError(t, f.do(t, "GET", "/v1/indexes/hub/search?q=x&ef=abc", nil), 422, "Validation", "ef")
+	wantError(t, f.do(t, "GET", "/v1/indexes/hub/search?q=x&exact=maybe", nil), 422, "Validation", "exact")
 	wantError(t, f.do(t, "POST", "/v1/indexes/hub/documents", `[]`), 405, "MethodNotAllowed", "--writable")
 }
 

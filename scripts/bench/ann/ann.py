@@ -12,6 +12,12 @@ thread at each ef of the sweep (the fastest of --repeat passes); recall@k agains
 quarry runs as `quarry bench ann` (f32 traversal, and f16/int8 traversal as asked). The report gives,
 for target recalls 0.95 / 0.99 / 0.995, each engine's QPS at the smallest ef that reaches it, and the
 quarry/peer ratios; the result goes to --json.
+
+Real embeddings: --data X.npy --query-file Q.npy (e.g. from `quarry bench ann --index IDX --export DIR`:
+an index's stored vectors with 1,000 of them held out as queries). Filtered search: --allow F keeps the rows
+whose splitmix64(row xor seed) falls below F (the same rows `quarry bench ann --allow` keeps); the truth is
+the exact top-k of the allowed rows, FAISS searches with an IDSelectorBitmap of them, quarry with its bitmap
+(hnswlib's filter is a Python callback per visited node, not comparable, so it is left out).
 """
 import argparse
 import json
@@ -50,6 +56,15 @@ def truth(x, q, k):
         order = np.argsort(-np.take_along_axis(s, part, 1), axis=1)
         out[lo:lo + 256] = np.take_along_axis(part, order, 1)
     return out
+
+
+def allowed_rows(n, seed, frac):
+    with np.errstate(over="ignore"):
+        z = (np.arange(n, dtype=np.uint64) ^ np.uint64(seed)) + np.uint64(0x9E3779B97F4A7C15)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    return (z >> np.uint64(11)).astype(np.float64) / float(1 << 53) < frac
 
 
 def recall(got, gt):
@@ -94,6 +109,10 @@ def main():
     ap.add_argument("--rescore", type=int, default=40, help="quarry f16/int8: candidates rescored with f32")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--data", help="real vectors: .npy float32 (N x dim); with --query-file")
+    ap.add_argument("--query-file", help="queries: .npy float32")
+    ap.add_argument("--allow", type=float, default=1.0, help="filtered search: fraction of rows allowed")
+    ap.add_argument("--peers", default="hnswlib,faiss")
     ap.add_argument("--out", default="build/bench/ann")
     ap.add_argument("--json", default="build/bench/ann.json")
     a = ap.parse_args()
@@ -101,23 +120,52 @@ def main():
     threads = os.cpu_count()
     os.makedirs(a.out, exist_ok=True)
 
-    rng = np.random.default_rng(a.seed)
-    centres = rng.standard_normal((a.clusters, a.dim), dtype=np.float32)
-    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
     t0 = time.time()
-    x = clustered(rng, centres, a.n, a.spread)
-    q = clustered(rng, centres, a.queries, a.spread)
-    xp, qp = os.path.join(a.out, "data.npy"), os.path.join(a.out, "queries.npy")
-    np.save(xp, x)
-    np.save(qp, q)
-    gt = truth(x, q, a.k)
-    print(f"ann benchmark: {a.n} x {a.dim} clustered ({a.clusters} centres, spread {a.spread}), {a.queries} queries, "
+    if a.data:
+        xp, qp = a.data, a.query_file
+        x = np.ascontiguousarray(np.load(xp), dtype=np.float32)
+        q = np.ascontiguousarray(np.load(qp)[:a.queries], dtype=np.float32)
+        x /= np.linalg.norm(x, axis=1, keepdims=True)
+        q /= np.linalg.norm(q, axis=1, keepdims=True)
+        a.n, a.dim, a.queries = x.shape[0], x.shape[1], q.shape[0]
+        what = f"{xp} ({a.n} x {a.dim}), queries {qp}"
+    else:
+        rng = np.random.default_rng(a.seed)
+        centres = rng.standard_normal((a.clusters, a.dim), dtype=np.float32)
+        centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+        x = clustered(rng, centres, a.n, a.spread)
+        q = clustered(rng, centres, a.queries, a.spread)
+        xp, qp = os.path.join(a.out, "data.npy"), os.path.join(a.out, "queries.npy")
+        np.save(xp, x)
+        np.save(qp, q)
+        what = f"{a.n} x {a.dim} clustered ({a.clusters} centres, spread {a.spread})"
+    mask = allowed_rows(a.n, a.seed, a.allow) if a.allow < 1 else None
+    if mask is not None:
+        ids = np.flatnonzero(mask)
+        gt = ids[truth(x[ids], q, a.k)]
+        what += f", filtered: {len(ids)} rows allowed ({a.allow:g})"
+    else:
+        gt = truth(x, q, a.k)
+    print(f"ann benchmark: {what}, {a.queries} queries, "
           f"k {a.k}, M {a.m}, ef_construction {a.ef_construction}; {cpu()}, {threads} cores; data + exact truth "
           f"{time.time() - t0:.1f} s", flush=True)
-    res = {"bench": "ann", "machine": {"cpu": cpu(), "cores": threads}, "n": a.n, "dim": a.dim, "clusters": a.clusters,
-           "spread": a.spread, "queries": a.queries, "k": a.k, "m": a.m, "ef_construction": a.ef_construction,
-           "engines": {}}
+    res = {"bench": "ann", "machine": {"cpu": cpu(), "cores": threads}, "data": what, "n": a.n, "dim": a.dim,
+           "queries": a.queries, "k": a.k, "m": a.m, "ef_construction": a.ef_construction, "allow": a.allow, "engines": {}}
+    if not a.data:
+        res["clusters"], res["spread"] = a.clusters, a.spread
+    peers = a.peers.split(",") if a.peers else []
+    if mask is not None:
+        peers = [p for p in peers if p != "hnswlib"]
 
+    if "hnswlib" in peers:
+        bench_hnswlib(a, x, q, gt, efs, threads, res)
+    if "faiss" in peers:
+        bench_faiss(a, x, q, gt, efs, threads, res, mask)
+    run_quarry(a, xp, qp, res)
+    report(a, res)
+
+
+def bench_hnswlib(a, x, q, gt, efs, threads, res):
     import hnswlib
     t0 = time.time()
     h = hnswlib.Index(space="ip", dim=a.dim)
@@ -134,6 +182,8 @@ def main():
     res["engines"]["hnswlib"] = {"build_s": hb, "points": sweep("hnswlib", hs, q, gt, efs, a.repeat, a.k)}
     del h
 
+
+def bench_faiss(a, x, q, gt, efs, threads, res, mask):
     import faiss
     faiss.omp_set_num_threads(threads)
     t0 = time.time()
@@ -144,16 +194,23 @@ def main():
     print(f"faiss {faiss.__version__} IndexHNSWFlat: built in {fb:.1f} s on {threads} threads", flush=True)
     faiss.omp_set_num_threads(1)
 
+    bits = np.packbits(mask, bitorder="little") if mask is not None else None  # kept alive: the selector points into it
+    sel = faiss.IDSelectorBitmap(a.n, faiss.swig_ptr(bits)) if mask is not None else None
+
     def fs(v, ef):
+        if sel is not None:
+            return f.search(v[None, :], a.k, params=faiss.SearchParametersHNSW(sel=sel, efSearch=ef))[1][0]
         f.hnsw.efSearch = ef
         return f.search(v[None, :], a.k)[1][0]
     res["engines"]["faiss"] = {"build_s": fb, "points": sweep("faiss", fs, q, gt, efs, a.repeat, a.k)}
     del f
 
+
+def run_quarry(a, xp, qp, res):
     for dt in a.dtypes.split(","):
         cmd = [a.quarry, "bench", "ann", "--data", xp, "--n", str(a.n), "--query-file", qp, "--queries", str(a.queries), "--k", str(a.k),
                "--m", str(a.m), "--ef-construction", str(a.ef_construction), "--dtype", dt, "--ef", a.ef,
-               "--repeat", str(a.repeat), "--threads", "1", "--seed", str(a.seed)]
+               "--repeat", str(a.repeat), "--threads", "1", "--seed", str(a.seed), "--allow", str(a.allow)]
         if dt != "f32":
             cmd += ["--rescore", str(a.rescore)]
         p = subprocess.run(cmd, capture_output=True, text=True)
@@ -162,7 +219,10 @@ def main():
             sys.exit(f"ann.py: {' '.join(cmd)} failed ({p.returncode})")
         qr = json.loads(p.stdout.strip().splitlines()[-1])
         res["engines"][f"quarry-{dt}"] = {"build_s": qr["build_s"], "bytes_per_vector": qr["bytes_per_vector"],
-                                         "points": qr["points"], "rss_mb": qr["rss_mb"]}
+                                         "points": qr["points"], "rss_mb": qr["rss_mb"], "exact_qps": qr["exact_qps"]}
+
+
+def report(a, res):
 
     print(f"\nQPS at matched recall@{a.k} (1 thread, one query per call; the best ef reaching it):")
     names = list(res["engines"])
@@ -172,14 +232,17 @@ def main():
         row = {n: at_recall(res["engines"][n]["points"], target) for n in names}
         cells = [f"{row[n]['qps']:>9.0f} ef{row[n]['ef']:<4}" if row[n] else f"{'-':>14}" for n in names]
         qbest = max((row[n]["qps"] for n in names if n.startswith("quarry") and row[n]), default=None)
-        rh = qbest / row["hnswlib"]["qps"] if qbest and row["hnswlib"] else None
-        rf = qbest / row["faiss"]["qps"] if qbest and row["faiss"] else None
+        rh = qbest / row["hnswlib"]["qps"] if qbest and row.get("hnswlib") else None
+        rf = qbest / row["faiss"]["qps"] if qbest and row.get("faiss") else None
         print(f"{target:>7} | " + " | ".join(cells) + f" | {rh or float('nan'):>13.2f}× | {rf or float('nan'):>11.2f}×")
         res["matched"].append({"recall": target, "qps": {n: (row[n]["qps"] if row[n] else None) for n in names},
                                "quarry_over_hnswlib": rh, "quarry_over_faiss": rf})
     print("build (all cores): " + ", ".join(f"{n} {res['engines'][n]['build_s']:.1f} s" for n in names)
-          + f"; quarry f32 / hnswlib {res['engines']['quarry-f32']['build_s'] / res['engines']['hnswlib']['build_s']:.2f}×"
-          if "quarry-f32" in res["engines"] else "")
+          + (f"; quarry f32 / hnswlib {res['engines']['quarry-f32']['build_s'] / res['engines']['hnswlib']['build_s']:.2f}×"
+             if "quarry-f32" in res["engines"] and "hnswlib" in res["engines"] else ""))
+    for n in names:
+        if n.startswith("quarry"):
+            print(f"{n}: exact scan {res['engines'][n]['exact_qps']:.0f} QPS (1 thread), {res['engines'][n]['bytes_per_vector']:.1f} bytes/vector")
     with open(a.json, "w") as fh:
         json.dump(res, fh, indent=1)
         fh.write("\n")
