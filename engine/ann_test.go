@@ -289,3 +289,57 @@ func TestANNInterruptedGraphBuild(t *testing.T) {
 		}
 	}
 }
+
+// TestANNConcurrentSearchWhileCompacting: searches through the graphs from
+// many goroutines while a delete and a compaction replace every segment
+// (and close the old graphs once no search holds them); run under -race.
+func TestANNConcurrentSearchWhileCompacting(t *testing.T) {
+	if !search.Native() {
+		t.Skip("HNSW graphs need the native core")
+	}
+	t.Setenv("QUARRY_HNSW_GRAPH_WORK", "0")
+	model := testModels(t)[0]
+	ctx := context.Background()
+	ix, err := engine.Create(filepath.Join(t.TempDir(), "ix"), model.create(engine.CreateOptions{DType: "int8", EmbedTitle: new(bool), ANN: engine.ANNHNSW, HNSWM: 6, HNSWEfConstruction: 24}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if _, err := ix.Add(ctx, engine.AddOptions{Input: corpus(t, t.TempDir(), 300, 0), SegmentPassages: 100}); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	errc := make(chan error, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			for i := 0; ; i++ {
+				select {
+				case <-done:
+					errc <- nil
+					return
+				default:
+				}
+				res, err := ix.Search(ctx, engine.Request{Text: fmt.Sprintf("title %d", (g*31+i)%300), K: 5, Ef: 20 + i%40})
+				if err == nil && len(res.Results) == 0 {
+					err = errors.New("no results")
+				}
+				if err != nil {
+					errc <- err
+					return
+				}
+			}
+		}()
+	}
+	if _, _, err := ix.Delete(ctx, []string{"doc-0001", "doc-0100", "doc-0201"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ix.Compact(ctx); err != nil {
+		t.Fatal(err)
+	}
+	close(done)
+	for g := 0; g < 8; g++ {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+}

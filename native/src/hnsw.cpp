@@ -337,8 +337,13 @@ struct Builder {
             cand.pop();
             copy_links(c.second, lc, nb);
             fresh.clear();
+            for (uint32_t j : nb) __builtin_prefetch(&vis.tag[j]);
             for (uint32_t j : nb)
-                if (!vis.test_set(j)) fresh.push_back(j);
+                if (!vis.test_set(j)) {
+                    __builtin_prefetch(R.row(j));  // as in search_one
+                    __builtin_prefetch(R.row(j) + 64);
+                    fresh.push_back(j);
+                }
             if (fresh.empty()) continue;
             sc.resize(fresh.size());
             score(R, Q, fresh.data(), (int)fresh.size(), sc.data());
@@ -671,10 +676,19 @@ void search_one(const quarry_hnsw *h, const Rows &R, const quarry_vectors *x, co
             if (res.full() && c.first < res.worst()) break;
             cand.pop();
             const uint32_t *p = h->links(c.second, 0);
+            // The next candidate's list is likely read next: start fetching it.
+            if (!cand.empty()) __builtin_prefetch(h->links(cand.top().second, 0));
             fresh.clear();
+            for (uint32_t t = 0; t < p[0]; t++) __builtin_prefetch(&vis.tag[p[1 + t]]);
             for (uint32_t t = 0; t < p[0]; t++) {
                 const uint32_t j = p[1 + t];
-                if (!vis.test_set(j)) fresh.push_back(j);
+                if (!vis.test_set(j)) {
+                    // Random rows: fetch their first lines before the tile kernel reads them.
+                    const char *row = R.row(j);
+                    __builtin_prefetch(row);
+                    __builtin_prefetch(row + 64);
+                    fresh.push_back(j);
+                }
             }
             if (fresh.empty()) continue;
             sc.resize(fresh.size());

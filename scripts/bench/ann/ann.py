@@ -234,7 +234,8 @@ def report(a, res):
         qbest = max((row[n]["qps"] for n in names if n.startswith("quarry") and row[n]), default=None)
         rh = qbest / row["hnswlib"]["qps"] if qbest and row.get("hnswlib") else None
         rf = qbest / row["faiss"]["qps"] if qbest and row.get("faiss") else None
-        print(f"{target:>7} | " + " | ".join(cells) + f" | {rh or float('nan'):>13.2f}× | {rf or float('nan'):>11.2f}×")
+        ratio = lambda r, w: f"{r:>{w}.2f}×" if r else f"{'-':>{w + 1}}"
+        print(f"{target:>7} | " + " | ".join(cells) + f" | {ratio(rh, 13)} | {ratio(rf, 11)}")
         res["matched"].append({"recall": target, "qps": {n: (row[n]["qps"] if row[n] else None) for n in names},
                                "quarry_over_hnswlib": rh, "quarry_over_faiss": rf})
     print("build (all cores): " + ", ".join(f"{n} {res['engines'][n]['build_s']:.1f} s" for n in names)
