@@ -96,7 +96,7 @@ func Build(ctx context.Context, fsys store.FS, path string, v *store.Vectors, gr
 		return store.FileRef{}, nil, fmt.Errorf("hnsw graph %s: %w", path, err)
 	}
 	st := g.Stats()
-	cs := statsOf(groups)
+	cs := store.GroupStats(groups)
 	h := Header{DType: v.DType, Dim: v.Dim, M: st.M, EfConstruction: st.EfConstruction, Rows: int64(v.N), Docs: cs.Docs, FirstOrd: cs.FirstOrd, LastOrd: cs.LastOrd}
 	ref, err := store.WriteFileAtomicFS(fsys, path, encode(h, blob))
 	if err != nil {
@@ -275,19 +275,5 @@ func rebuildFS(fsys store.FS, dst, src string, _ store.Remap) (store.FileRef, st
 		return store.FileRef{}, store.CopyStats{}, err
 	}
 	g.Close()
-	return ref, statsOf(data.Groups), nil
-}
-
-// statsOf describes rows belonging to the documents groups (non-decreasing).
-func statsOf(groups []uint32) store.CopyStats {
-	st := store.CopyStats{Passages: int64(len(groups))}
-	for i, g := range groups {
-		if i == 0 || g != groups[i-1] {
-			st.Docs++
-		}
-	}
-	if len(groups) > 0 {
-		st.FirstOrd, st.LastOrd = groups[0], groups[len(groups)-1]
-	}
-	return st
+	return ref, store.GroupStats(data.Groups), nil
 }

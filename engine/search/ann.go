@@ -48,38 +48,18 @@ func SearchHNSW(ctx context.Context, g *HNSW, c *Corpus, queries [][]float32, o 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	flat := make([]float32, 0, len(queries)*v.Dim)
-	for i, q := range queries {
-		if len(q) != v.Dim {
-			return nil, fmt.Errorf("search: query %d has %d dimensions, the index %d", i, len(q), v.Dim)
-		}
-		flat = append(flat, q...)
+	flat, err := flatten(queries, v.Dim)
+	if err != nil {
+		return nil, err
 	}
 	approx := v.Type == bindings.VecInt8 && c.Rescore != nil
-	k := o.K
-	if approx {
-		k = o.RescoreN
-		if k <= 0 {
-			k = max(10*o.K, 100)
-		}
-		k = max(k, o.K)
-	}
-	k = min(k, max(v.N, 1))
+	k := min(candidates(o, approx), max(v.N, 1))
 	ef := min(max(o.Ef, k), MaxEf)
 	scores, rows, groups, err := g.Search(flat, len(queries), v, k, ef, o.Threads)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
-	out := make([][]Hit, len(queries))
-	for qi := range queries {
-		for j := 0; j < k; j++ {
-			i := qi*k + j
-			if rows[i] < 0 {
-				break
-			}
-			out[qi] = append(out[qi], Hit{Group: groups[i], Row: rows[i], Score: scores[i]})
-		}
-	}
+	out := hitsOf(scores, rows, groups, len(queries), k)
 	if approx {
 		rescoreAll(queries, c, out, o)
 	}

@@ -63,30 +63,61 @@ func TopK(ctx context.Context, c *Corpus, queries [][]float32, o Options) ([][]H
 	if o.K <= 0 {
 		return nil, fmt.Errorf("search: k = %d", o.K)
 	}
-	flat := make([]float32, 0, len(queries)*v.Dim)
-	for i, q := range queries {
-		if len(q) != v.Dim {
-			return nil, fmt.Errorf("search: query %d has %d dimensions, the index %d", i, len(q), v.Dim)
-		}
-		flat = append(flat, q...)
-	}
-	approx := v.Type == bindings.VecInt8 || v.Type == bindings.VecBinary
-	k := o.K
-	if approx && c.Rescore != nil {
-		k = o.RescoreN
-		if k <= 0 {
-			k = max(10*o.K, 100)
-		}
-		k = max(k, o.K)
-	}
-	hits, err := topk(ctx, flat, len(queries), v, k, o)
+	flat, err := flatten(queries, v.Dim)
 	if err != nil {
 		return nil, err
 	}
-	if approx && c.Rescore != nil {
+	rescore := c.Rescore != nil && (v.Type == bindings.VecInt8 || v.Type == bindings.VecBinary)
+	hits, err := topk(ctx, flat, len(queries), v, candidates(o, rescore), o)
+	if err != nil {
+		return nil, err
+	}
+	if rescore {
 		rescoreAll(queries, c, hits, o)
 	}
 	return hits, nil
+}
+
+// flatten lays the queries out back to back, each checked to have dim
+// floats.
+func flatten(queries [][]float32, dim int) ([]float32, error) {
+	flat := make([]float32, 0, len(queries)*dim)
+	for i, q := range queries {
+		if len(q) != dim {
+			return nil, fmt.Errorf("search: query %d has %d dimensions, the index %d", i, len(q), dim)
+		}
+		flat = append(flat, q...)
+	}
+	return flat, nil
+}
+
+// candidates is how many groups the first stage returns: K, or with
+// rescoring RescoreN (0: max(10·K, 100)), at least K.
+func candidates(o Options, rescore bool) int {
+	if !rescore {
+		return o.K
+	}
+	k := o.RescoreN
+	if k <= 0 {
+		k = max(10*o.K, 100)
+	}
+	return max(k, o.K)
+}
+
+// hitsOf splits the native outputs (nq·k slots, -1 rows unused) into each
+// query's hits.
+func hitsOf(scores []float32, rows, groups []int64, nq, k int) [][]Hit {
+	out := make([][]Hit, nq)
+	for qi := 0; qi < nq; qi++ {
+		for j := 0; j < k; j++ {
+			i := qi*k + j
+			if rows[i] < 0 {
+				break
+			}
+			out[qi] = append(out[qi], Hit{Group: groups[i], Row: rows[i], Score: scores[i]})
+		}
+	}
+	return out
 }
 
 // rescoreAll rescores every query's candidates, queries spread over
@@ -118,22 +149,12 @@ func topk(ctx context.Context, flat []float32, nq int, v *bindings.Vectors, k in
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	out := make([][]Hit, nq)
 	if bindings.Available && !o.ForceGo {
 		scores, rows, groups, err := bindings.TopK(flat, nq, v, k, o.Threads)
 		if err != nil {
 			return nil, fmt.Errorf("search: %w", err)
 		}
-		for qi := 0; qi < nq; qi++ {
-			for j := 0; j < k; j++ {
-				i := qi*k + j
-				if rows[i] < 0 {
-					break
-				}
-				out[qi] = append(out[qi], Hit{Group: groups[i], Row: rows[i], Score: scores[i]})
-			}
-		}
-		return out, nil
+		return hitsOf(scores, rows, groups, nq, k), nil
 	}
 	return goTopK(ctx, flat, nq, v, k, o.Threads)
 }

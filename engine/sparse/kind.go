@@ -19,7 +19,7 @@ func verifyFS(fsys store.FS, path string) (store.CopyStats, error) {
 	if err != nil {
 		return store.CopyStats{}, err
 	}
-	return groupStats(s.Groups), nil
+	return store.GroupStats(s.Groups), nil
 }
 
 // copyKindFS is the kind's CopyFiltered on the file system fsys.
@@ -28,22 +28,5 @@ func copyKindFS(fsys store.FS, dst, src string, remap store.Remap) (store.FileRe
 	if err != nil {
 		return store.FileRef{}, store.CopyStats{}, err
 	}
-	return ref, groupStats(groups), nil
-}
-
-// groupStats describes a file whose rows belong to the documents groups
-// (non-decreasing): its rows are passages.
-func groupStats(groups []uint32) store.CopyStats {
-	var st store.CopyStats
-	for i, g := range groups {
-		if i == 0 {
-			st.FirstOrd = g
-		}
-		if i == 0 || g != st.LastOrd {
-			st.Docs++
-		}
-		st.LastOrd = g
-	}
-	st.Passages = int64(len(groups))
-	return st
+	return ref, store.GroupStats(groups), nil
 }

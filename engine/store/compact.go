@@ -22,6 +22,22 @@ type CopyStats struct {
 	LastOrd  uint32 // largest new ordinal
 }
 
+// GroupStats describes a file whose rows are passages of the documents
+// groups (non-decreasing): the per-segment kinds that hold one row per
+// passage report it from their group column.
+func GroupStats(groups []uint32) CopyStats {
+	st := CopyStats{Passages: int64(len(groups))}
+	for i, g := range groups {
+		if i == 0 || g != groups[i-1] {
+			st.Docs++
+		}
+	}
+	if len(groups) > 0 {
+		st.FirstOrd, st.LastOrd = groups[0], groups[len(groups)-1]
+	}
+	return st
+}
+
 // CopySegmentFiltered writes to dst a copy of the segment src without the
 // rows of dropped documents, with group ordinals mapped by remap. Vectors,
 // int8 scales and rescore vectors are copied bit for bit (never
