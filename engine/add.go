@@ -496,7 +496,7 @@ func (ix *Index) writeSegment(ctx context.Context, enc Encoder, man *store.Manif
 		// resumes by encoding the segment (and building its graph) again.
 		_, gp := graphParams(man)
 		t0 := time.Now()
-		ref, g, err := ann.Build(ctx, store.OS(), filepath.Join(ix.dir, ann.FileName(id)), &q, p.groups, gp)
+		ref, g, err := ann.Build(ctx, store.OS(), filepath.Join(ix.dir, ann.FileName(id)), &q, p.groups, resc, gp)
 		if err != nil {
 			return fmt.Errorf("segment %d: %w", id, err)
 		}

@@ -55,8 +55,10 @@ type ANNInfo struct {
 	GraphSegments  int    `json:"graph_segments"` // segments with a graph (the others are scanned exactly)
 	GraphRows      int64  `json:"graph_rows"`     // passages reached through graphs
 	GraphBytes     int64  `json:"graph_bytes"`    // graph files
-	// BytesPerVector is, over the segments with a graph, the graph file and
-	// the traversed rows (the stored dtype, decoded in memory) per passage.
+	// BytesPerVector is, over the segments with a graph, the graph files'
+	// bytes per passage: neighbour lists, the traversed rows, the rescore
+	// copy of an int8 index and the rows' ordinals (engine/ann). Searches
+	// map these files; they do not decode those segments' vector files.
 	BytesPerVector float64 `json:"bytes_per_vector"`
 }
 
@@ -146,11 +148,7 @@ func annInfo(man *store.Manifest) *ANNInfo {
 		}
 	}
 	if in.GraphRows > 0 {
-		row := store.RowBytes(man.DType, man.Model.Dim)
-		if man.DType == store.Int8 {
-			row += 4 // the per-vector scale
-		}
-		in.BytesPerVector = float64(in.GraphBytes)/float64(in.GraphRows) + float64(row)
+		in.BytesPerVector = float64(in.GraphBytes) / float64(in.GraphRows)
 	}
 	return in
 }

@@ -56,12 +56,13 @@ type Request struct {
 	// Pool is how many relevant results are fused, reranked or sorted; 0 =
 	// max(K, 100); at most MaxK.
 	Pool int
-	// Rescore is how many candidates an int8/binary index rescores with
-	// full precision; 0 = max(10·K, 100).
+	// Rescore is how many candidates an int8/binary index's exact scan, and
+	// every graph search (int8 traversal), rescore with full precision; 0 =
+	// max(10·K, 100) for the scan, max(Pool, 100) for a graph.
 	Rescore int
 	// Ef is the beam width of the HNSW graph search of segments with a
 	// graph: larger is slower and closer to exact; 0 = DefaultEf. It is
-	// raised to the candidates asked for (Pool; Rescore for int8).
+	// raised to the candidates asked for (Pool, or Rescore when set).
 	Ef int
 	// Exact scans every segment's vectors even where a graph exists (the
 	// exact top-k; also the way to search past a damaged graph file).
@@ -587,16 +588,19 @@ func (s *snapshot) denseSearch(ctx context.Context, qs [][]float32, allow meta.B
 		if seg.vecs.N == 0 {
 			continue
 		}
-		c := &search.Corpus{Vectors: seg.vecs, Rescore: seg.rescore}
-		c.Vectors.Allow, c.Vectors.AllowBits = []uint64(allow), s.bits
 		o := search.Options{K: k, RescoreN: d.rescore, Threads: d.threads, Ef: orDefaultInt(d.ef, DefaultEf)}
 		var hits [][]search.Hit
 		var err error
 		if g, gerr := seg.graph(s.dir, d.exact); gerr != nil {
 			return nil, gerr
 		} else if g != nil {
+			// int8 traversal, candidates rescored with the full-precision rows.
+			c := &search.Corpus{Vectors: seg.trav, Rescore: seg.travResc}
+			c.Vectors.Allow, c.Vectors.AllowBits = []uint64(allow), s.bits
 			hits, err = search.SearchHNSW(ctx, g, c, qs, o)
 		} else {
+			c := &search.Corpus{Vectors: seg.vecs, Rescore: seg.rescore}
+			c.Vectors.Allow, c.Vectors.AllowBits = []uint64(allow), s.bits
 			hits, err = search.TopK(ctx, c, qs, o)
 		}
 		if err != nil {

@@ -69,7 +69,6 @@ type segment struct {
 
 	loadOnce sync.Once
 	loadErr  error
-	data     store.Vectors // the stored rows (vecs reads them)
 	vecs     search.Vectors
 	rescore  *search.Vectors
 	groups   []uint32
@@ -77,16 +76,28 @@ type segment struct {
 	lex      *lexical.Segment
 	sp       *sparse.Segment // SPLADE postings (sparse indexes)
 
-	// The HNSW graph (segments with one) is read on the first search that
-	// uses it, so that a damaged graph file fails those searches with an
-	// error naming it while exact searches still answer.
+	// A segment with a graph file searches the rows that file holds
+	// (mapped, see engine/ann); its graph is loaded into the native core on
+	// the first search that uses it. A damaged graph file fails those
+	// searches with an error naming it, while exact searches still answer
+	// from the segment's vector file.
+	annf      *ann.File
+	trav      search.Vectors  // the graph's int8 traversal rows
+	travResc  *search.Vectors // and the full-precision rows its candidates are rescored with
 	graphOnce sync.Once
 	graphErr  error
 	hnsw      *search.HNSW
 }
 
-// graph is the segment's HNSW graph, read once (nil when it has none or
-// exact is asked for).
+// rowTypes is what a segment's stored rows must be: the index's dtype,
+// rescore dtype and dimension.
+type rowTypes struct {
+	dtype, rescore store.DType
+	dim            int
+}
+
+// graph is the segment's HNSW graph, loaded once (nil when it has none or
+// exact is asked for). It is called after load.
 func (seg *segment) graph(dir string, exact bool) (*search.HNSW, error) {
 	ref, ok := seg.meta.Files[annFile]
 	if exact || !ok {
@@ -94,12 +105,11 @@ func (seg *segment) graph(dir string, exact bool) (*search.HNSW, error) {
 	}
 	seg.graphOnce.Do(func() {
 		path := filepath.Join(dir, ref.Name)
-		h, g, err := ann.Read(store.OS(), path)
-		if err == nil {
-			if err = h.Check(path, &seg.data, seg.groups); err != nil {
-				g.Close()
-			}
+		if seg.annf == nil {
+			seg.graphErr = fmt.Errorf("search index %s: graph file %s is not open", dir, path)
+			return
 		}
+		g, err := seg.annf.Graph(path)
 		if err != nil {
 			seg.graphErr = fmt.Errorf("search index %s: %w (search with exact to scan past it)", dir, err)
 			return
@@ -109,6 +119,37 @@ func (seg *segment) graph(dir string, exact bool) (*search.HNSW, error) {
 	return seg.hnsw, seg.graphErr
 }
 
+// openGraphFile maps the segment's graph file and searches its rows; a
+// damaged file is remembered as the graph's error (graph searches fail
+// with it) and false returned, so the rows are read from the vector file.
+func (seg *segment) openGraphFile(dir, name string, rt rowTypes) bool {
+	path := filepath.Join(dir, name)
+	f, err := ann.Open(path)
+	if err == nil {
+		if err = f.CheckSegment(path, seg.meta, rt.dtype, rt.rescore, rt.dim); err != nil {
+			f.Close()
+		}
+	}
+	if err != nil {
+		seg.graphOnce.Do(func() {
+			seg.graphErr = fmt.Errorf("search index %s: %w (search with exact to scan past it)", dir, err)
+		})
+		return false
+	}
+	seg.annf = f
+	seg.groups, seg.trav = f.Groups, ann.Rows(&f.Vectors, f.Groups)
+	if f.Rescore != nil {
+		r := ann.Rows(f.Rescore, f.Groups)
+		seg.travResc = &r
+	}
+	if rt.dtype == store.Int8 {
+		seg.vecs, seg.rescore = seg.trav, seg.travResc
+	} else {
+		seg.vecs = *seg.travResc // an f16/f32 index's own rows (CheckSegment: present)
+	}
+	return true
+}
+
 func (s *segment) ref() { s.refs.Add(1) }
 
 func (s *segment) release() {
@@ -116,6 +157,9 @@ func (s *segment) release() {
 		s.docs.Close()
 		if s.hnsw != nil {
 			s.hnsw.Close()
+		}
+		if s.annf != nil {
+			s.annf.Close()
 		}
 	}
 }
@@ -211,25 +255,30 @@ func openSegment(dir string, s store.Segment, cache *store.BlockCache) (*segment
 }
 
 // load reads the segment's search data once: vectors (and the rescore
-// copy), the BM25 segment and the SPLADE postings, each fully verified.
-func (seg *segment) load(dir string) error {
-	seg.loadOnce.Do(func() { seg.loadErr = seg.read(dir) })
+// copy; from the graph file where the segment has one), the BM25 segment
+// and the SPLADE postings, each fully verified.
+func (seg *segment) load(dir string, rt rowTypes) error {
+	seg.loadOnce.Do(func() { seg.loadErr = seg.read(dir, rt) })
 	return seg.loadErr
 }
 
-func (seg *segment) read(dir string) error {
+func (seg *segment) read(dir string, rt rowTypes) error {
 	s := seg.meta
-	data, err := store.ReadSegment(filepath.Join(dir, s.Vectors.Name))
-	if err != nil {
-		return fmt.Errorf("open index %s: %w", dir, err)
+	ref, hasGraph := s.Files[annFile]
+	if !hasGraph || !seg.openGraphFile(dir, ref.Name, rt) {
+		data, err := store.ReadSegment(filepath.Join(dir, s.Vectors.Name))
+		if err != nil {
+			return fmt.Errorf("open index %s: %w", dir, err)
+		}
+		seg.groups, seg.vecs = data.Groups, ann.Rows(&data.Vectors, data.Groups)
+		if data.Rescore != nil {
+			r := ann.Rows(data.Rescore, data.Groups)
+			seg.rescore = &r
+		}
 	}
-	seg.groups, seg.data, seg.vecs = data.Groups, data.Vectors, ann.Rows(&data.Vectors, data.Groups)
-	if data.Rescore != nil {
-		r := ann.Rows(data.Rescore, data.Groups)
-		seg.rescore = &r
-	}
-	seg.first = firstRows(data.Groups, s.DocOrdStart, s.DocOrdEnd)
+	seg.first = firstRows(seg.groups, s.DocOrdStart, s.DocOrdEnd)
 	if ref, ok := s.Files[lexicalFile]; ok {
+		var err error
 		if seg.lex, err = lexical.ReadSegment(filepath.Join(dir, ref.Name)); err != nil {
 			return fmt.Errorf("open index %s: %w", dir, err)
 		}
@@ -254,7 +303,7 @@ func (s *snapshot) ready() error {
 	s.readyOnce.Do(func() {
 		var lexSegs []*lexical.Segment
 		for _, seg := range s.segs {
-			if err := seg.load(s.dir); err != nil {
+			if err := seg.load(s.dir, rowTypes{s.man.DType, s.man.Rescore, s.man.Model.Dim}); err != nil {
 				s.readyErr = err
 				return
 			}

@@ -38,7 +38,7 @@ const MaxEf = bindings.MaxEf
 // candidates asked for). Disallowed groups (c.Vectors.Allow) are traversed
 // but never returned; below a small allowed fraction the native core scans
 // the allowed rows exactly instead. For int8 rows with a full-precision copy
-// (c.Rescore) the graph yields RescoreN candidates (0: max(10·K, 100)) that
+// (c.Rescore) the graph yields RescoreN candidates (0: max(K, 100)) that
 // are rescored, as TopK does.
 func SearchHNSW(ctx context.Context, g *HNSW, c *Corpus, queries [][]float32, o Options) ([][]Hit, error) {
 	v := &c.Vectors
@@ -53,6 +53,11 @@ func SearchHNSW(ctx context.Context, g *HNSW, c *Corpus, queries [][]float32, o 
 		return nil, err
 	}
 	approx := v.Type == bindings.VecInt8 && c.Rescore != nil
+	if approx && o.RescoreN <= 0 {
+		// The beam already ranks by the int8 rows: its best max(K, 100)
+		// are rescored (TopK's 10·K would widen the beam tenfold).
+		o.RescoreN = max(o.K, 100)
+	}
 	k := min(candidates(o, approx), max(v.N, 1))
 	ef := min(max(o.Ef, k), MaxEf)
 	scores, rows, groups, err := g.Search(flat, len(queries), v, k, ef, o.Threads)
