@@ -43,7 +43,8 @@ func benchANNCommand() *cli.Command {
 			intIn(0, maxThreads, &cli.IntFlag{Name: "threads", Value: 1, Usage: "threads of each search call (0 = all cores)"}),
 			&cli.StringFlag{Name: "ef", Value: "10,16,24,32,48,64,96,128,192,256", Usage: "beam widths measured, comma-separated"},
 			intIn(1, maxResults, &cli.IntFlag{Name: "k", Value: 10, Usage: "results per query (recall@k)"}),
-			intIn(0, maxResults, &cli.IntFlag{Name: "rescore", Usage: "f16/int8: candidates rescored with the f32 rows (0 = none)"}),
+			intIn(0, maxResults, &cli.IntFlag{Name: "rescore", Usage: "f16/int8: candidates rescored with the f32 rows (0 = none); with --traverse int8, with the --dtype rows"}),
+			&cli.StringFlag{Name: "traverse", Usage: "int8: the engine's method: the graph is built over the --dtype rows and traversed over their int8 copy, and the best --rescore candidates are rescored with the --dtype rows"},
 			&cli.Float64Flag{Name: "allow", Value: 1, Usage: "filtered search: the fraction of rows allowed, drawn by allowedRow (splitmix64 of row xor seed; scripts/bench/ann/ann.py draws the same rows)"},
 			intIn(1, maxRepeat, &cli.IntFlag{Name: "repeat", Value: 2, Usage: "timed passes per ef (the fastest is reported)"}),
 			&cli.StringFlag{Name: "json", Usage: "also write the JSON result to this file"},
@@ -67,6 +68,7 @@ type annBenchResult struct {
 	N              int          `json:"n"`
 	Dim            int          `json:"dim"`
 	DType          string       `json:"dtype"`
+	Traverse       string       `json:"traverse,omitempty"` // "int8": the engine's method (--traverse)
 	M              int          `json:"m"`
 	EfConstruction int          `json:"ef_construction"`
 	BuildThreads   int          `json:"build_threads"`
@@ -165,6 +167,23 @@ func runBenchANN(c *cli.Context) error {
 		}
 		trav = search.Vectors{Type: search.VecType(dt - 1), Dim: dim, N: n, Data: v.Data, Scales: v.Scales}
 	}
+	// The rows searches traverse and rescore with (--traverse int8: as the
+	// engine's graph files hold them).
+	walk, resc := trav, &f32
+	switch c.String("traverse") {
+	case "":
+	case "int8":
+		if dt != store.Int8 {
+			v, err := quantizeParallel(store.Int8, base, n, dim)
+			if err != nil {
+				return badInput("%v", err)
+			}
+			walk = search.Vectors{Type: search.VecInt8, Dim: dim, N: n, Data: v.Data, Scales: v.Scales}
+			resc = &trav
+		}
+	default:
+		return badInput("--traverse %q: want int8 or nothing", c.String("traverse"))
+	}
 	frac := c.Float64("allow")
 	if !(frac > 0 && frac <= 1) {
 		return badInput("--allow %v: want a fraction in (0, 1]", frac)
@@ -181,6 +200,7 @@ func runBenchANN(c *cli.Context) error {
 		}
 		f32.Allow, f32.AllowBits = bits, n
 		trav.Allow, trav.AllowBits = bits, n
+		walk.Allow, walk.AllowBits = bits, n
 	}
 	// Ground truth: the exact f32 top-k, all cores.
 	qs := make([][]float32, nq)
@@ -211,14 +231,18 @@ func runBenchANN(c *cli.Context) error {
 	if trav.Type == search.VecInt8 {
 		res.BytesPerVector += 4
 	}
-	if dt != store.F32 {
+	res.Traverse = c.String("traverse")
+	if walk.Type != trav.Type {
+		res.BytesPerVector += float64(walk.Type.RowBytes(dim)) + 4 // the int8 copy beside the --dtype rows
+	}
+	if dt != store.F32 || res.Traverse != "" {
 		res.Rescore = c.Int("rescore")
 	}
-	fmt.Fprintf(c.App.ErrWriter, "ann %s: %d × %d %s, M %d, ef_construction %d: built in %.1f s, %.1f bytes/vector, %d queries, %d thread(s); %s\n",
-		name, n, dim, dt, st.M, st.EfConstruction, res.BuildSeconds, res.BytesPerVector, nq, res.Threads, res.Machine)
+	fmt.Fprintf(c.App.ErrWriter, "ann %s: %d × %d %s (traversed as %s), M %d, ef_construction %d: built in %.1f s, %.1f bytes/vector, %d queries, %d thread(s); %s\n",
+		name, n, dim, dt, store.DType(walk.Type+1), st.M, st.EfConstruction, res.BuildSeconds, res.BytesPerVector, nq, res.Threads, res.Machine)
 	fmt.Fprintf(c.App.ErrWriter, "  allowed rows %d (%.4g): exact scan of the %s rows %.1f QPS, recall@%d %.4f\n", allowed, frac, dt, exactQPS, k, res.ExactRecall)
 	for _, ef := range efs {
-		p, err := annMeasure(c, g, &search.Corpus{Vectors: trav, Rescore: &f32}, qs, k, ef, res.Rescore, truth)
+		p, err := annMeasure(c, g, &search.Corpus{Vectors: walk, Rescore: resc}, qs, k, ef, res.Rescore, truth)
 		if err != nil {
 			return err
 		}

@@ -25,6 +25,7 @@ func TestBenchANN(t *testing.T) {
 	}{
 		{"f32", 128, nil},
 		{"int8", 36, []string{"--rescore", "30"}},
+		{"f16", 64 + 36, []string{"--traverse", "int8", "--rescore", "30"}}, // the engine's method: f16 rows and their int8 copy
 	} {
 		out := filepath.Join(t.TempDir(), "a.json")
 		args := append([]string{"bench", "ann", "--n", "3000", "--dim", "32", "--clusters", "40", "--queries", "60",
@@ -58,6 +59,7 @@ func TestBenchANN(t *testing.T) {
 		{"--ef", "70000"},
 		{"--data", "x.npy"},
 		{"--spread", "-1"},
+		{"--traverse", "f16"},
 	} {
 		args := append([]string{"bench", "ann", "--n", "100", "--dim", "8"}, bad...)
 		if code, _, errOut := convRun(args...); code != 2 || !strings.Contains(errOut, strings.TrimPrefix(bad[0], "--")) {

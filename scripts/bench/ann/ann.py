@@ -105,8 +105,9 @@ def main():
     ap.add_argument("--m", type=int, default=16)
     ap.add_argument("--ef-construction", type=int, default=200)
     ap.add_argument("--ef", default="10,16,24,32,48,64,96,128,192,256")
-    ap.add_argument("--dtypes", default="f32,int8", help="quarry traversal copies measured")
-    ap.add_argument("--rescore", type=int, default=40, help="quarry f16/int8: candidates rescored with f32")
+    ap.add_argument("--dtypes", default="f32,int8", help="quarry traversal copies measured; D/int8 = the engine's method: "
+                    "the graph built over D rows, traversed over their int8 copy, rescored with the D rows")
+    ap.add_argument("--rescore", type=int, default=40, help="quarry f16/int8 (and D/int8): candidates rescored with f32 (the D rows)")
     ap.add_argument("--repeat", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--data", help="real vectors: .npy float32 (N x dim); with --query-file")
@@ -207,18 +208,21 @@ def bench_faiss(a, x, q, gt, efs, threads, res, mask):
 
 
 def run_quarry(a, xp, qp, res):
-    for dt in a.dtypes.split(","):
+    for tok in a.dtypes.split(","):
+        dt, _, walk = tok.partition("/")
         cmd = [a.quarry, "bench", "ann", "--data", xp, "--n", str(a.n), "--query-file", qp, "--queries", str(a.queries), "--k", str(a.k),
                "--m", str(a.m), "--ef-construction", str(a.ef_construction), "--dtype", dt, "--ef", a.ef,
                "--repeat", str(a.repeat), "--threads", "1", "--seed", str(a.seed), "--allow", str(a.allow)]
-        if dt != "f32":
+        if walk:
+            cmd += ["--traverse", walk]
+        if dt != "f32" or walk:
             cmd += ["--rescore", str(a.rescore)]
         p = subprocess.run(cmd, capture_output=True, text=True)
         sys.stdout.write(p.stderr)
         if p.returncode != 0:
             sys.exit(f"ann.py: {' '.join(cmd)} failed ({p.returncode})")
         qr = json.loads(p.stdout.strip().splitlines()[-1])
-        res["engines"][f"quarry-{dt}"] = {"build_s": qr["build_s"], "bytes_per_vector": qr["bytes_per_vector"],
+        res["engines"]["quarry-" + tok.replace("/", "-")] = {"build_s": qr["build_s"], "bytes_per_vector": qr["bytes_per_vector"],
                                          "points": qr["points"], "rss_mb": qr["rss_mb"], "exact_qps": qr["exact_qps"]}
 
 
