@@ -35,7 +35,7 @@ const ANNSegmentPassages = 65536
 // DefaultEf is the beam width of a graph search when Request.Ef is 0 (it is
 // raised to the candidates a search asks for: Request.Pool, or Rescore for
 // int8 indexes).
-const DefaultEf = 160
+const DefaultEf = 192
 
 // MaxEf is the largest Request.Ef.
 const MaxEf = ann.MaxEf

@@ -56,7 +56,7 @@ func evalCommand() *cli.Command {
 					intIn(1, maxResults, &cli.IntFlag{Name: "rerank-top", Value: 100, Usage: "first-stage results reranked (and measured) by the +rerank modes"}),
 					intIn(1, maxBatch, &cli.IntFlag{Name: "query-batch", Value: 256, Usage: "queries per search batch"}),
 					oneOf(&cli.StringFlag{Name: "ann", Value: engine.ANNAuto, Usage: "new index: auto, hnsw (an HNSW graph per segment) or off (see quarry index --ann)"}, engine.ANNAuto, engine.ANNHNSW, engine.ANNOff),
-					intIn(0, engine.MaxEf, &cli.IntFlag{Name: "ef", Usage: "dense searches over HNSW graphs: beam width (0 = 160)"}),
+					intIn(0, engine.MaxEf, &cli.IntFlag{Name: "ef", Usage: "dense searches over HNSW graphs: beam width (0 = 192)"}),
 					&cli.BoolFlag{Name: "exact", Usage: "dense searches scan every vector even where a graph exists"},
 					&cli.BoolFlag{Name: "keep-identical-ids", Usage: "measure results whose id equals the query id (BEIR drops them)"},
 					&cli.BoolFlag{Name: "skip-no-relevant", Usage: "leave queries without a relevant judgment out of the means (default: count them as 0, as pytrec_eval/BEIR)"},
