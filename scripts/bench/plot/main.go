@@ -12,6 +12,7 @@
 //	search.json         scripts/bench/search.py  -> search_qps_b1.svg, search_qps_b<B>.svg, search_recall_qps.svg
 //	rerank.json         scripts/bench/rerank.py  (peers.svg)
 //	index.json          scripts/bench/all.sh's index step: {"runs": [quarry bench index results]} -> index_rss.svg
+//	ann.json, ann-debian.json  scripts/bench/ann/ann.py -> ann_recall_qps.svg, ann_debian_recall_qps.svg
 //
 // and writes peers.svg (quarry's throughput over the best peer's, every
 // comparison present) when any peer comparison is there. Every title ends
@@ -217,6 +218,14 @@ func run(in, out string, w io.Writer) (int, error) {
 	havePR := r.load("rerank.json", &pr)
 	haveS := r.load("search.json", &sj)
 	haveI := r.load("index.json", &ij)
+	for _, f := range [][2]string{{"ann.json", "ann_recall_qps.svg"}, {"ann-debian.json", "ann_debian_recall_qps.svg"}} {
+		var aj annJSON
+		if r.load(f[0], &aj) {
+			r.draw(f[1], func() (*plot.Plot, error) { return annPlot(aj) })
+		} else {
+			r.skip(f[1], f[0])
+		}
+	}
 
 	if haveEB {
 		var peer *peerEncode
@@ -699,6 +708,81 @@ func recallPlot(s searchJSON) (*plot.Plot, error) {
 			return nil, err
 		}
 		i++
+	}
+	p.Legend.Top = false
+	p.Legend.Left = true
+	return p, nil
+}
+
+// annJSON is what scripts/bench/ann/ann.py writes.
+type annJSON struct {
+	Machine machine `json:"machine"`
+	Data    string  `json:"data"`
+	N       int     `json:"n"`
+	Dim     int     `json:"dim"`
+	K       int     `json:"k"`
+	M       int     `json:"m"`
+	EfC     int     `json:"ef_construction"`
+	Engines map[string]struct {
+		Points []struct {
+			Ef     int     `json:"ef"`
+			QPS    float64 `json:"qps"`
+			Recall float64 `json:"recall_at_k"`
+		} `json:"points"`
+	} `json:"engines"`
+}
+
+// annPlot: recall@k against QPS of each engine's ef sweep (HNSW graphs, 1
+// thread, one query per call), points labelled with their ef.
+func annPlot(a annJSON) (*plot.Plot, error) {
+	if len(a.Engines) == 0 {
+		return nil, errors.New("no engines")
+	}
+	p := newPlot(fmt.Sprintf("HNSW recall@%d vs QPS, %s × %d, M %d, ef_construction %d, 1 thread\n%s", a.K, humanNum(float64(a.N)), a.Dim, a.M, a.EfC, a.Machine.line(1)),
+		"queries/s", fmt.Sprintf("recall@%d (vs exact f32)", a.K))
+	var xs []float64
+	lo := 1.0
+	for _, e := range a.Engines {
+		for _, pt := range e.Points {
+			xs = append(xs, pt.QPS)
+			if pt.Recall >= 0.96 {
+				lo = min(lo, pt.Recall)
+			}
+		}
+	}
+	setLog(&p.X, xs)
+	p.Y.Min, p.Y.Max = max(0.96, lo-0.005), 1.0
+	label := map[string]string{"hnswlib": "hnswlib", "faiss": "FAISS IndexHNSWFlat", "quarry-f16-int8": "quarry f16 index (int8 traversal, f16 rescoring)",
+		"quarry-int8": "quarry int8 (+ rescoring)", "quarry-f16": "quarry f16 traversal", "quarry-f32": "quarry f32"}
+	for i, e := range engineOrder(a.Engines) {
+		var xys plotter.XYs
+		var ls []string
+		for _, pt := range a.Engines[e].Points {
+			if pt.Recall < p.Y.Min {
+				continue
+			}
+			xys = append(xys, plotter.XY{X: pt.QPS, Y: pt.Recall})
+			ls = append(ls, strconv.Itoa(pt.Ef))
+		}
+		name := label[e]
+		if name == "" {
+			name = e
+		}
+		if err := addPath(p, name, xys, i, !strings.HasPrefix(e, "quarry")); err != nil {
+			return nil, err
+		}
+		if e == "quarry-f16-int8" || e == "hnswlib" {
+			l, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: ls})
+			if err != nil {
+				return nil, err
+			}
+			for j := range l.TextStyle {
+				l.TextStyle[j].Font.Size = vg.Points(7)
+				l.TextStyle[j].Color = plotutil.Color(i)
+			}
+			l.Offset = vg.Point{X: vg.Points(4), Y: vg.Points(3)}
+			p.Add(l)
+		}
 	}
 	p.Legend.Top = false
 	p.Legend.Left = true

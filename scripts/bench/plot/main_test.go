@@ -54,13 +54,14 @@ func TestFixtures(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
-		"encode_batch.svg":      {"Encode throughput vs batch size", "quarry bench encode, 10-60 words", "sentence-transformers (encode.py, batch 32)", "Test CPU & co <fixture>, 2 cores, 2 threads"},
-		"encode_length.svg":     {"sentences/s, batch 8", "tokens/s, batch 8", "mean tokens per sentence"},
-		"search_qps_b1.svg":     {"1 query per call", "quarry f32", "quarry int8 + f16 rescoring", "faiss IndexFlatIP", "numpy (q @ X.T, argpartition)", "corpus size (vectors)"},
-		"search_qps_b100.svg":   {"100 queries per call", "quarry binary + f16 rescoring"},
-		"search_recall_qps.svg": {"Recall@10 vs QPS", "quarry int8 + f16 rescoring (labels: candidates rescored)", "500", "quarry f32 (exact)"},
-		"index_rss.svg":         {"peak RSS while indexing", "documents indexed"},
-		"peers.svg":             {"vs CrossEncoder", "1.86x", "vs faiss"},
+		"encode_batch.svg":          {"Encode throughput vs batch size", "quarry bench encode, 10-60 words", "sentence-transformers (encode.py, batch 32)", "Test CPU & co <fixture>, 2 cores, 2 threads"},
+		"encode_length.svg":         {"sentences/s, batch 8", "tokens/s, batch 8", "mean tokens per sentence"},
+		"search_qps_b1.svg":         {"1 query per call", "quarry f32", "quarry int8 + f16 rescoring", "faiss IndexFlatIP", "numpy (q @ X.T, argpartition)", "corpus size (vectors)"},
+		"search_qps_b100.svg":       {"100 queries per call", "quarry binary + f16 rescoring"},
+		"search_recall_qps.svg":     {"Recall@10 vs QPS", "quarry int8 + f16 rescoring (labels: candidates rescored)", "500", "quarry f32 (exact)"},
+		"index_rss.svg":             {"peak RSS while indexing", "documents indexed"},
+		"peers.svg":                 {"vs CrossEncoder", "1.86x", "vs faiss"},
+		"ann_debian_recall_qps.svg": {"HNSW recall@10 vs QPS", "62.7k × 384", "quarry f16 index (int8 traversal, f16 rescoring)", "hnswlib", "128"},
 	}
 	if n != len(want) {
 		t.Errorf("wrote %d files, want %d; log:\n%s", n, len(want), log.String())
