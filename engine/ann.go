@@ -33,8 +33,8 @@ const AutoGraphRows = 32768
 const ANNSegmentPassages = 65536
 
 // DefaultEf is the beam width of a graph search when Request.Ef is 0 (it is
-// raised to the candidates a search asks for: Request.Pool, or Rescore for
-// int8 indexes).
+// raised to the candidates a search asks for: Request.Pool, or
+// Request.Rescore when set).
 const DefaultEf = 192
 
 // MaxEf is the largest Request.Ef.
@@ -56,9 +56,10 @@ type ANNInfo struct {
 	GraphRows      int64  `json:"graph_rows"`     // passages reached through graphs
 	GraphBytes     int64  `json:"graph_bytes"`    // graph files
 	// BytesPerVector is, over the segments with a graph, the graph files'
-	// bytes per passage: neighbour lists, the traversed rows, the rescore
-	// copy of an int8 index and the rows' ordinals (engine/ann). Searches
-	// map these files; they do not decode those segments' vector files.
+	// bytes per passage: neighbour lists, the int8 traversal rows, the
+	// full-precision rows (an f16/f32 index's own, an int8 index's rescore
+	// copy) and the rows' ordinals (engine/ann). Searches map these files;
+	// they do not decode those segments' vector files.
 	BytesPerVector float64 `json:"bytes_per_vector"`
 }
 

@@ -185,7 +185,7 @@ func annOf(in engine.Info) string {
 func annLine(a *engine.ANNInfo) string {
 	s := fmt.Sprintf("%s, M %d, ef_construction %d: graphs for %d segment(s), %d passages", a.Method, a.M, a.EfConstruction, a.GraphSegments, a.GraphRows)
 	if a.GraphRows > 0 {
-		s += fmt.Sprintf(", %.1f MB, %.1f bytes per vector (graph file: neighbour lists, traversed rows, rescore copy; mapped by searches)", float64(a.GraphBytes)/1e6, a.BytesPerVector)
+		s += fmt.Sprintf(", %.1f MB, %.1f bytes per vector (graph files: neighbour lists, int8 traversal rows, full-precision rows; mapped by searches)", float64(a.GraphBytes)/1e6, a.BytesPerVector)
 	}
 	if a.Method == engine.ANNAuto && a.GraphSegments == 0 {
 		s += fmt.Sprintf(" (no segment has %d passages yet: exact scan)", engine.AutoGraphRows)

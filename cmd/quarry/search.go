@@ -32,7 +32,7 @@ func searchCommand() *cli.Command {
 			intIn(0, maxResults, &cli.IntFlag{Name: "pool", Usage: "relevant results fused, reranked or sorted (0 = max(k, 100))"}),
 			&cli.StringFlag{Name: "rerank-model", Usage: "cross-encoder GGUF that reranks the best --rerank-top results"},
 			intIn(1, maxResults, &cli.IntFlag{Name: "rerank-top", Value: 100, Usage: "candidates to rerank"}),
-			intIn(0, maxResults, &cli.IntFlag{Name: "rescore", Usage: "int8/binary indexes: candidates rescored in full precision (0 = max(10k, 100))"}),
+			intIn(0, maxResults, &cli.IntFlag{Name: "rescore", Usage: "candidates rescored in full precision: by the exact scan of int8/binary indexes (0 = max(10k, 100)) and by every graph search (0 = max(pool, 100))"}),
 			intIn(0, engine.MaxEf, &cli.IntFlag{Name: "ef", Usage: "indexes with HNSW graphs: beam width of the graph search (larger: slower, closer to exact; 0 = 192, raised to the candidates asked for)"}),
 			&cli.BoolFlag{Name: "exact", Usage: "scan every vector even where an HNSW graph exists (the exact top-k; also searches past a damaged graph file)"},
 			oneOf(&cli.StringFlag{Name: "bm25-fields", Usage: "BM25 over title and text: best_fields (each field scored alone, best + 0.5 × other) or combined (one field) (default: the index's, see quarry info)"},
