@@ -41,6 +41,7 @@ func benchANNCommand() *cli.Command {
 			intIn(1, 1<<16, &cli.IntFlag{Name: "ef-construction", Value: 200, Usage: "beam width while building"}),
 			intIn(0, maxThreads, &cli.IntFlag{Name: "build-threads", Usage: "threads of the build (0 = all cores)"}),
 			intIn(0, maxThreads, &cli.IntFlag{Name: "threads", Value: 1, Usage: "threads of each search call (0 = all cores)"}),
+			&cli.BoolFlag{Name: "batch", Usage: "all queries in one search call on --threads (the all-threads throughput figure), not one call each"},
 			&cli.StringFlag{Name: "ef", Value: "10,16,24,32,48,64,96,128,192,256", Usage: "beam widths measured, comma-separated"},
 			intIn(1, maxResults, &cli.IntFlag{Name: "k", Value: 10, Usage: "results per query (recall@k)"}),
 			intIn(0, maxResults, &cli.IntFlag{Name: "rescore", Usage: "f16/int8: candidates rescored with the f32 rows (0 = none); with --traverse int8, with the --dtype rows"}),
@@ -69,6 +70,7 @@ type annBenchResult struct {
 	Dim            int          `json:"dim"`
 	DType          string       `json:"dtype"`
 	Traverse       string       `json:"traverse,omitempty"` // "int8": the engine's method (--traverse)
+	Batch          bool         `json:"batch,omitempty"`    // all queries in one call (--batch)
 	M              int          `json:"m"`
 	EfConstruction int          `json:"ef_construction"`
 	BuildThreads   int          `json:"build_threads"`
@@ -231,7 +233,7 @@ func runBenchANN(c *cli.Context) error {
 	if trav.Type == search.VecInt8 {
 		res.BytesPerVector += 4
 	}
-	res.Traverse = c.String("traverse")
+	res.Traverse, res.Batch = c.String("traverse"), c.Bool("batch")
 	if walk.Type != trav.Type {
 		res.BytesPerVector += float64(walk.Type.RowBytes(dim)) + 4 // the int8 copy beside the --dtype rows
 	}
@@ -254,36 +256,62 @@ func runBenchANN(c *cli.Context) error {
 }
 
 // annMeasure times one query per search call at beam width ef (the best of
-// --repeat passes) and scores recall@k against the exact hits. With rescore
-// > k the graph's best rescore candidates are rescored with c.Rescore.
+// --repeat passes; with --batch, all queries in one call) and scores
+// recall@k against the exact hits. With rescore > k the graph's best
+// rescore candidates are rescored with c.Rescore.
 func annMeasure(c *cli.Context, g *search.HNSW, corpus *search.Corpus, qs [][]float32, k, ef, rescore int, truth [][]search.Hit) (annPoint, error) {
 	want := max(k, rescore)
 	got := make([][]search.Hit, len(qs))
 	best := math.Inf(1)
 	var lat []float64
+	// answer searches qs[lo:hi] in one call.
+	answer := func(lo, hi int) error {
+		flat := qs[lo]
+		if hi-lo > 1 {
+			flat = make([]float32, 0, (hi-lo)*len(qs[lo]))
+			for _, qv := range qs[lo:hi] {
+				flat = append(flat, qv...)
+			}
+		}
+		scores, rows, groups, err := g.Search(flat, hi-lo, &corpus.Vectors, want, max(ef, want), c.Int("threads"))
+		if err != nil {
+			return err
+		}
+		for q := lo; q < hi; q++ {
+			hits := make([]search.Hit, 0, want)
+			for i := (q - lo) * want; i < (q-lo+1)*want; i++ {
+				if rows[i] >= 0 {
+					hits = append(hits, search.Hit{Group: groups[i], Row: rows[i], Score: scores[i]})
+				}
+			}
+			if want > k {
+				hits = search.Rescore(qs[q], corpus, hits, k)
+			}
+			got[q] = hits
+		}
+		return nil
+	}
 	for r := 0; r < c.Int("repeat"); r++ {
 		if err := c.Context.Err(); err != nil {
 			return annPoint{}, err
 		}
 		pass := make([]float64, len(qs))
 		t0 := time.Now()
-		for q, qv := range qs {
-			s := time.Now()
-			scores, rows, groups, err := g.Search(qv, 1, &corpus.Vectors, want, max(ef, want), c.Int("threads"))
-			if err != nil {
+		if c.Bool("batch") {
+			if err := answer(0, len(qs)); err != nil {
 				return annPoint{}, err
 			}
-			hits := make([]search.Hit, 0, want)
-			for i, row := range rows {
-				if row >= 0 {
-					hits = append(hits, search.Hit{Group: groups[i], Row: row, Score: scores[i]})
+			for q := range pass {
+				pass[q] = time.Since(t0).Seconds() * 1000 / float64(len(qs))
+			}
+		} else {
+			for q := range qs {
+				s := time.Now()
+				if err := answer(q, q+1); err != nil {
+					return annPoint{}, err
 				}
+				pass[q] = float64(time.Since(s).Microseconds()) / 1000
 			}
-			if want > k {
-				hits = search.Rescore(qv, corpus, hits, k)
-			}
-			got[q] = hits
-			pass[q] = float64(time.Since(s).Microseconds()) / 1000
 		}
 		if d := time.Since(t0).Seconds(); d < best {
 			best, lat = d, pass

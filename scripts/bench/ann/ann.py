@@ -88,6 +88,23 @@ def sweep(name, search, q, gt, efs, repeat, k):
     return pts
 
 
+def sweep_batch(name, search, q, gt, efs, repeat, k):
+    """sweep with all queries in one call (all threads)."""
+    pts = []
+    for ef in efs:
+        best, got = None, None
+        for _ in range(repeat):
+            t0 = time.perf_counter()
+            res = search(q, ef)
+            d = time.perf_counter() - t0
+            if best is None or d < best:
+                best, got = d, res
+        r = recall(np.asarray(got)[:, :k], gt)
+        pts.append({"ef": ef, "qps": len(q) / best, "recall_at_k": r})
+        print(f"  {name:14} ef {ef:4}: recall@{k} {r:.4f} {len(q) / best:9.1f} QPS (one call, all threads)", flush=True)
+    return pts
+
+
 def at_recall(pts, target):
     ok = [p for p in pts if p["recall_at_k"] >= target]
     return max(ok, key=lambda p: p["qps"]) if ok else None
@@ -114,6 +131,8 @@ def main():
     ap.add_argument("--query-file", help="queries: .npy float32")
     ap.add_argument("--allow", type=float, default=1.0, help="filtered search: fraction of rows allowed")
     ap.add_argument("--peers", default="hnswlib,faiss")
+    ap.add_argument("--batch", action="store_true", help="all threads: every engine answers all queries in one call on all cores "
+                    "(hnswlib knn_query num_threads, FAISS OpenMP, quarry bench ann --batch --threads 0)")
     ap.add_argument("--out", default="build/bench/ann")
     ap.add_argument("--json", default="build/bench/ann.json")
     a = ap.parse_args()
@@ -151,7 +170,8 @@ def main():
           f"k {a.k}, M {a.m}, ef_construction {a.ef_construction}; {cpu()}, {threads} cores; data + exact truth "
           f"{time.time() - t0:.1f} s", flush=True)
     res = {"bench": "ann", "machine": {"cpu": cpu(), "cores": threads}, "data": what, "n": a.n, "dim": a.dim,
-           "queries": a.queries, "k": a.k, "m": a.m, "ef_construction": a.ef_construction, "allow": a.allow, "engines": {}}
+           "queries": a.queries, "k": a.k, "m": a.m, "ef_construction": a.ef_construction, "allow": a.allow,
+           "batch": a.batch, "engines": {}}
     if not a.data:
         res["clusters"], res["spread"] = a.clusters, a.spread
     peers = a.peers.split(",") if a.peers else []
@@ -180,7 +200,12 @@ def bench_hnswlib(a, x, q, gt, efs, threads, res):
     def hs(v, ef):
         h.set_ef(ef)
         return h.knn_query(v, k=a.k, num_threads=1)[0][0]
-    res["engines"]["hnswlib"] = {"build_s": hb, "points": sweep("hnswlib", hs, q, gt, efs, a.repeat, a.k)}
+
+    def hb_all(qs, ef):
+        h.set_ef(ef)
+        return h.knn_query(qs, k=a.k, num_threads=threads)[0]
+    pts = sweep_batch("hnswlib", hb_all, q, gt, efs, a.repeat, a.k) if a.batch else sweep("hnswlib", hs, q, gt, efs, a.repeat, a.k)
+    res["engines"]["hnswlib"] = {"build_s": hb, "points": pts}
     del h
 
 
@@ -203,7 +228,14 @@ def bench_faiss(a, x, q, gt, efs, threads, res, mask):
             return f.search(v[None, :], a.k, params=faiss.SearchParametersHNSW(sel=sel, efSearch=ef))[1][0]
         f.hnsw.efSearch = ef
         return f.search(v[None, :], a.k)[1][0]
-    res["engines"]["faiss"] = {"build_s": fb, "points": sweep("faiss", fs, q, gt, efs, a.repeat, a.k)}
+    def fs_all(qs, ef):
+        faiss.omp_set_num_threads(threads)
+        if sel is not None:
+            return f.search(qs, a.k, params=faiss.SearchParametersHNSW(sel=sel, efSearch=ef))[1]
+        f.hnsw.efSearch = ef
+        return f.search(qs, a.k)[1]
+    pts = sweep_batch("faiss", fs_all, q, gt, efs, a.repeat, a.k) if a.batch else sweep("faiss", fs, q, gt, efs, a.repeat, a.k)
+    res["engines"]["faiss"] = {"build_s": fb, "points": pts}
     del f
 
 
@@ -212,7 +244,9 @@ def run_quarry(a, xp, qp, res):
         dt, _, walk = tok.partition("/")
         cmd = [a.quarry, "bench", "ann", "--data", xp, "--n", str(a.n), "--query-file", qp, "--queries", str(a.queries), "--k", str(a.k),
                "--m", str(a.m), "--ef-construction", str(a.ef_construction), "--dtype", dt, "--ef", a.ef,
-               "--repeat", str(a.repeat), "--threads", "1", "--seed", str(a.seed), "--allow", str(a.allow)]
+               "--repeat", str(a.repeat), "--threads", "0" if a.batch else "1", "--seed", str(a.seed), "--allow", str(a.allow)]
+        if a.batch:
+            cmd += ["--batch"]
         if walk:
             cmd += ["--traverse", walk]
         if dt != "f32" or walk:
@@ -228,7 +262,8 @@ def run_quarry(a, xp, qp, res):
 
 def report(a, res):
 
-    print(f"\nQPS at matched recall@{a.k} (1 thread, one query per call; the best ef reaching it):")
+    mode = "all queries in one call on all threads" if a.batch else "1 thread, one query per call"
+    print(f"\nQPS at matched recall@{a.k} ({mode}; the best ef reaching it):")
     names = list(res["engines"])
     print(f"{'recall':>7} | " + " | ".join(f"{n:>14}" for n in names) + " | quarry/hnswlib | quarry/faiss")
     res["matched"] = []

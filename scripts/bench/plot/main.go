@@ -12,7 +12,8 @@
 //	search.json         scripts/bench/search.py  -> search_qps_b1.svg, search_qps_b<B>.svg, search_recall_qps.svg
 //	rerank.json         scripts/bench/rerank.py  (peers.svg)
 //	index.json          scripts/bench/all.sh's index step: {"runs": [quarry bench index results]} -> index_rss.svg
-//	ann.json, ann-debian.json  scripts/bench/ann/ann.py -> ann_recall_qps.svg, ann_debian_recall_qps.svg
+//	ann.json, ann-debian.json, ann-1m.json, ann-debian-batch.json  scripts/bench/ann/ann.py -> ann_recall_qps.svg,
+//	                    ann_debian_recall_qps.svg, ann_1m_recall_qps.svg, ann_debian_batch_recall_qps.svg
 //
 // and writes peers.svg (quarry's throughput over the best peer's, every
 // comparison present) when any peer comparison is there. Every title ends
@@ -218,7 +219,8 @@ func run(in, out string, w io.Writer) (int, error) {
 	havePR := r.load("rerank.json", &pr)
 	haveS := r.load("search.json", &sj)
 	haveI := r.load("index.json", &ij)
-	for _, f := range [][2]string{{"ann.json", "ann_recall_qps.svg"}, {"ann-debian.json", "ann_debian_recall_qps.svg"}} {
+	for _, f := range [][2]string{{"ann.json", "ann_recall_qps.svg"}, {"ann-debian.json", "ann_debian_recall_qps.svg"},
+		{"ann-1m.json", "ann_1m_recall_qps.svg"}, {"ann-debian-batch.json", "ann_debian_batch_recall_qps.svg"}} {
 		var aj annJSON
 		if r.load(f[0], &aj) {
 			r.draw(f[1], func() (*plot.Plot, error) { return annPlot(aj) })
@@ -723,6 +725,7 @@ type annJSON struct {
 	K       int     `json:"k"`
 	M       int     `json:"m"`
 	EfC     int     `json:"ef_construction"`
+	Batch   bool    `json:"batch"`
 	Engines map[string]struct {
 		Points []struct {
 			Ef     int     `json:"ef"`
@@ -738,7 +741,11 @@ func annPlot(a annJSON) (*plot.Plot, error) {
 	if len(a.Engines) == 0 {
 		return nil, errors.New("no engines")
 	}
-	p := newPlot(fmt.Sprintf("HNSW recall@%d vs QPS, %s × %d, M %d, ef_construction %d, 1 thread\n%s", a.K, humanNum(float64(a.N)), a.Dim, a.M, a.EfC, a.Machine.line(1)),
+	mode, threads := "1 thread", 1
+	if a.Batch {
+		mode, threads = "all queries per call", a.Machine.Cores
+	}
+	p := newPlot(fmt.Sprintf("HNSW recall@%d vs QPS, %s × %d, M %d, ef_construction %d, %s\n%s", a.K, humanNum(float64(a.N)), a.Dim, a.M, a.EfC, mode, a.Machine.line(threads)),
 		"queries/s", fmt.Sprintf("recall@%d (vs exact f32)", a.K))
 	var xs []float64
 	lo := 1.0
