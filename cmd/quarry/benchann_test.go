@@ -26,6 +26,7 @@ func TestBenchANN(t *testing.T) {
 		{"f32", 128, nil},
 		{"int8", 36, []string{"--rescore", "30"}},
 		{"f16", 64 + 36, []string{"--traverse", "int8", "--rescore", "30"}}, // the engine's method: f16 rows and their int8 copy
+		{"f32", 128, []string{"--batch", "--threads", "0"}},                 // all queries in one call
 	} {
 		out := filepath.Join(t.TempDir(), "a.json")
 		args := append([]string{"bench", "ann", "--n", "3000", "--dim", "32", "--clusters", "40", "--queries", "60",

@@ -70,32 +70,25 @@ var littleEndian = func() bool { x := uint16(1); return *(*byte)(unsafe.Pointer(
 // multiple of 4) as a []float32 sharing its memory, or a decoded copy on a
 // big-endian machine or for unaligned b.
 func Float32sInPlace(b []byte) []float32 {
-	n := len(b) / 4
-	if n == 0 {
-		return nil
-	}
-	if littleEndian && uintptr(unsafe.Pointer(&b[0]))%4 == 0 {
-		return unsafe.Slice((*float32)(unsafe.Pointer(&b[0])), n)
-	}
-	out := make([]float32, n)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(b[4*i:]))
-	}
-	return out
+	return inPlace(b, func(p []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(p)) })
 }
 
 // Uint32sInPlace is Float32sInPlace for uint32s.
-func Uint32sInPlace(b []byte) []uint32 {
+func Uint32sInPlace(b []byte) []uint32 { return inPlace(b, binary.LittleEndian.Uint32) }
+
+// inPlace views b's 4-byte little-endian values as a []T in place where
+// the machine allows it, else decodes a copy with decode.
+func inPlace[T float32 | uint32](b []byte, decode func([]byte) T) []T {
 	n := len(b) / 4
 	if n == 0 {
 		return nil
 	}
 	if littleEndian && uintptr(unsafe.Pointer(&b[0]))%4 == 0 {
-		return unsafe.Slice((*uint32)(unsafe.Pointer(&b[0])), n)
+		return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), n)
 	}
-	out := make([]uint32, n)
+	out := make([]T, n)
 	for i := range out {
-		out[i] = binary.LittleEndian.Uint32(b[4*i:])
+		out[i] = decode(b[4*i:])
 	}
 	return out
 }

@@ -386,6 +386,21 @@ func addPath(p *plot.Plot, label string, xys plotter.XYs, i int, dashed bool) er
 	return nil
 }
 
+// addLabels writes labels beside the points xys in series i's colour.
+func addLabels(p *plot.Plot, xys plotter.XYs, labels []string, i int) error {
+	l, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: labels})
+	if err != nil {
+		return err
+	}
+	for j := range l.TextStyle {
+		l.TextStyle[j].Font.Size = vg.Points(7)
+		l.TextStyle[j].Color = plotutil.Color(i)
+	}
+	l.Offset = vg.Point{X: vg.Points(4), Y: vg.Points(3)}
+	p.Add(l)
+	return nil
+}
+
 func isLog(a plot.Axis) bool {
 	_, ok := a.Scale.(plot.LogScale)
 	return ok
@@ -693,16 +708,9 @@ func recallPlot(s searchJSON) (*plot.Plot, error) {
 		if err := addPath(p, engineLabel(e)+" (labels: candidates rescored)", by[e], i, false); err != nil {
 			return nil, err
 		}
-		ls, err := plotter.NewLabels(plotter.XYLabels{XYs: by[e], Labels: labels[e]})
-		if err != nil {
+		if err := addLabels(p, by[e], labels[e], i); err != nil {
 			return nil, err
 		}
-		for j := range ls.TextStyle {
-			ls.TextStyle[j].Font.Size = vg.Points(7)
-			ls.TextStyle[j].Color = plotutil.Color(i)
-		}
-		ls.Offset = vg.Point{X: vg.Points(4), Y: vg.Points(3)}
-		p.Add(ls)
 		i++
 	}
 	for _, e := range engineOrder(exact) {
@@ -779,16 +787,9 @@ func annPlot(a annJSON) (*plot.Plot, error) {
 			return nil, err
 		}
 		if e == "quarry-f16-int8" || e == "hnswlib" {
-			l, err := plotter.NewLabels(plotter.XYLabels{XYs: xys, Labels: ls})
-			if err != nil {
+			if err := addLabels(p, xys, ls, i); err != nil {
 				return nil, err
 			}
-			for j := range l.TextStyle {
-				l.TextStyle[j].Font.Size = vg.Points(7)
-				l.TextStyle[j].Color = plotutil.Color(i)
-			}
-			l.Offset = vg.Point{X: vg.Points(4), Y: vg.Points(3)}
-			p.Add(l)
 		}
 	}
 	p.Legend.Top = false
