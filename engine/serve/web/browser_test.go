@@ -99,7 +99,9 @@ func (b *browser) searches() int {
 func (b *browser) act(what string, steps ...chromedp.Action[chromedp.Void]) {
 	b.t.Helper()
 	n := b.searches()
-	steps = append(steps, chromedp.Poll[chromedp.Void](fmt.Sprintf(`Number(document.body.dataset.searches || 0) > %d`, n), chromedp.WithPollingTimeout(8*time.Second)))
+	// A search answered since, and none in flight (a search still running
+	// when n was read could otherwise count as this action's).
+	steps = append(steps, chromedp.Poll[chromedp.Void](fmt.Sprintf(`Number(document.body.dataset.searches || 0) > %d && !document.body.classList.contains("busy")`, n), chromedp.WithPollingTimeout(8*time.Second)))
 	b.run(what, steps...)
 }
 
