@@ -40,6 +40,12 @@ const DefaultEf = 192
 // MaxEf is the largest Request.Ef.
 const MaxEf = ann.MaxEf
 
+// The largest CreateOptions.HNSWM and HNSWEfConstruction.
+const (
+	MaxHNSWM              = ann.MaxM
+	MaxHNSWEfConstruction = ann.MaxEfConstruction
+)
+
 // Manifest settings of the graphs.
 const (
 	settingANN   = "ann"                  // ANNAuto | ANNHNSW | ANNOff; absent: off (indexes made before graphs existed)
@@ -93,11 +99,11 @@ func annSettings(opts CreateOptions, dt store.DType, sparse bool) (map[string]st
 	if efc == 0 {
 		efc = 200
 	}
-	if m < 2 || m > 128 {
-		return nil, errs.New(errs.BadInput, "create index: hnsw m = %d: want 2..128", opts.HNSWM)
+	if m < 2 || m > ann.MaxM {
+		return nil, errs.New(errs.BadInput, "create index: hnsw m = %d: want 2..%d", opts.HNSWM, ann.MaxM)
 	}
-	if efc < 1 || efc > 4096 {
-		return nil, errs.New(errs.BadInput, "create index: hnsw ef_construction = %d: want 1..4096", opts.HNSWEfConstruction)
+	if efc < 1 || efc > ann.MaxEfConstruction {
+		return nil, errs.New(errs.BadInput, "create index: hnsw ef_construction = %d: want 1..%d", opts.HNSWEfConstruction, ann.MaxEfConstruction)
 	}
 	return map[string]string{settingANN: method, settingHNSWM: strconv.Itoa(m), settingHNSWC: strconv.Itoa(efc)}, nil
 }

@@ -590,17 +590,19 @@ func (s *snapshot) denseSearch(ctx context.Context, qs [][]float32, allow meta.B
 		}
 		o := search.Options{K: k, RescoreN: d.rescore, Threads: d.threads, Ef: orDefaultInt(d.ef, DefaultEf)}
 		var hits [][]search.Hit
-		var err error
-		if g, gerr := seg.graph(s.dir, d.exact); gerr != nil {
-			return nil, gerr
-		} else if g != nil {
+		g, err := seg.graph(s.dir, d.exact)
+		if err != nil {
+			return nil, err
+		}
+		c := &search.Corpus{Vectors: seg.vecs, Rescore: seg.rescore}
+		if g != nil {
 			// int8 traversal, candidates rescored with the full-precision rows.
-			c := &search.Corpus{Vectors: seg.trav, Rescore: seg.travResc}
-			c.Vectors.Allow, c.Vectors.AllowBits = []uint64(allow), s.bits
+			c = &search.Corpus{Vectors: seg.trav, Rescore: seg.travResc}
+		}
+		c.Vectors.Allow, c.Vectors.AllowBits = []uint64(allow), s.bits
+		if g != nil {
 			hits, err = search.SearchHNSW(ctx, g, c, qs, o)
 		} else {
-			c := &search.Corpus{Vectors: seg.vecs, Rescore: seg.rescore}
-			c.Vectors.Allow, c.Vectors.AllowBits = []uint64(allow), s.bits
 			hits, err = search.TopK(ctx, c, qs, o)
 		}
 		if err != nil {

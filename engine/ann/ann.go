@@ -7,8 +7,9 @@
 // with per-row scales: an int8 index's rows, or an f16/f32 index's rows
 // quantized), the full-precision rows the best candidates are rescored with
 // (an f16/f32 index's own rows, an int8 index's rescore copy) and the rows'
-// document ordinals. The graph itself is built over the stored rows. Open maps it read-only, so that searching a
-// segment does not decode its zstd vector file into memory: the resident
+// document ordinals. The graph itself is built over the stored rows. Open
+// maps the file read-only, so that searching a segment does not decode its
+// zstd vector file into memory: the resident
 // set holds the pages the searches touch, and the kernel can drop them
 // again (an index larger than RAM answers, with page faults). The file is
 // derived from its segment's vectors: it is built before the segment's
@@ -46,7 +47,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -74,8 +74,8 @@ func FileName(id uint64) string { return store.FileName(filePrefix, id, fileExt)
 
 // Header describes a graph file: the rows it was built over and how.
 type Header struct {
-	DType             store.DType // of the traversed rows
-	Rescore           store.DType // of the rescore copy (0: none)
+	DType             store.DType // of the traversed rows (int8 as Build writes them)
+	Rescore           store.DType // of the full-precision rows (0: none)
 	Dim               int
 	M, EfConstruction int
 	Rows, Docs        int64
@@ -87,6 +87,12 @@ type Header struct {
 
 // MaxEf is the largest beam width of a graph search.
 const MaxEf = search.MaxEf
+
+// The largest M (the native core's limit) and ef_construction of a graph.
+const (
+	MaxM              = 128
+	MaxEfConstruction = 4096
+)
 
 // Params are the build parameters of an index's graphs.
 type Params = search.HNSWParams
@@ -198,31 +204,15 @@ func toInt8(v *store.Vectors) (*store.Vectors, error) {
 func parts(v *store.Vectors, groups []uint32, rescore *store.Vectors) [][]byte {
 	ps := [][]byte{v.Data}
 	if v.DType == store.Int8 {
-		ps = append(ps, f32Bytes(v.Scales))
+		ps = append(ps, store.AppendFloat32s(nil, v.Scales))
 	}
 	if rescore != nil {
 		ps = append(ps, rescore.Data)
 		if rescore.DType == store.Int8 {
-			ps = append(ps, f32Bytes(rescore.Scales))
+			ps = append(ps, store.AppendFloat32s(nil, rescore.Scales))
 		}
 	}
-	return append(ps, u32Bytes(groups))
-}
-
-func f32Bytes(xs []float32) []byte {
-	b := make([]byte, 0, 4*len(xs))
-	for _, x := range xs {
-		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(x))
-	}
-	return b
-}
-
-func u32Bytes(xs []uint32) []byte {
-	b := make([]byte, 0, 4*len(xs))
-	for _, x := range xs {
-		b = binary.LittleEndian.AppendUint32(b, x)
-	}
-	return b
+	return append(ps, store.AppendUint32s(nil, groups))
 }
 
 var zeros [align]byte
@@ -410,17 +400,13 @@ func parseBody(path string, b []byte, h Header, crc func(off, n int64) (uint32, 
 	}
 	f.Groups = store.Uint32sInPlace(sec[l.groups : l.groups+4*h.Rows])
 	gs := f.Groups
-	docs := int64(1)
 	for i := 1; i < len(gs); i++ {
 		if gs[i] < gs[i-1] {
 			return nil, corrupt(path, "rows", "document ordinal of row %d is %d, below row %d's %d", i, gs[i], i-1, gs[i-1])
 		}
-		if gs[i] != gs[i-1] {
-			docs++
-		}
 	}
-	if gs[0] != h.FirstOrd || gs[len(gs)-1] != h.LastOrd || docs != h.Docs {
-		return nil, corrupt(path, "rows", "%d documents, ordinals %d..%d; the header says %d, %d..%d", docs, gs[0], gs[len(gs)-1], h.Docs, h.FirstOrd, h.LastOrd)
+	if cs := store.GroupStats(gs); cs.FirstOrd != h.FirstOrd || cs.LastOrd != h.LastOrd || cs.Docs != h.Docs {
+		return nil, corrupt(path, "rows", "%d documents, ordinals %d..%d; the header says %d, %d..%d", cs.Docs, cs.FirstOrd, cs.LastOrd, h.Docs, h.FirstOrd, h.LastOrd)
 	}
 	return f, nil
 }
@@ -612,7 +598,7 @@ func buildParams(fsys store.FS, path string) (m, efc int, err error) {
 		return 0, 0, corrupt(path, "header", "not a readable graph header (magic, version 1 or %d, checksum)", version)
 	}
 	m, efc = int(le.Uint32(b[20:])), int(le.Uint32(b[24:]))
-	if m < 2 || m > 128 || efc < 1 || efc > 4096 {
+	if m < 2 || m > MaxM || efc < 1 || efc > MaxEfConstruction {
 		return 0, 0, corrupt(path, "header", "M %d, ef_construction %d", m, efc)
 	}
 	return m, efc, nil

@@ -26,10 +26,10 @@ func TestFilters(t *testing.T) {
 			}
 		}
 	}
-	u := putUint32s(nil, []uint32{5, 5, 6, 1 << 31, 7})
+	u := AppendUint32s(nil, []uint32{5, 5, 6, 1 << 31, 7})
 	d := bytes.Clone(u)
 	delta32(d)
-	if got := putUint32s(nil, []uint32{5, 0, 1, 1<<31 - 6, 1<<31 + 7}); !bytes.Equal(d, got) {
+	if got := AppendUint32s(nil, []uint32{5, 0, 1, 1<<31 - 6, 1<<31 + 7}); !bytes.Equal(d, got) {
 		t.Fatalf("delta32: %v", d)
 	}
 	undelta32(d)

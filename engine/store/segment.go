@@ -239,13 +239,13 @@ func (w *SegmentWriter) flush() error {
 		return fmt.Errorf("block %d vectors: %w", b, err)
 	}
 	if w.scales != nil {
-		w.tmp = putFloats(w.tmp[:0], w.scales)
+		w.tmp = AppendFloat32s(w.tmp[:0], w.scales)
 		f, prm := shuf(F32)
 		if err := w.cw.add(seriesScales, w.tmp, f, prm, b, rows); err != nil {
 			return fmt.Errorf("block %d scales: %w", b, err)
 		}
 	}
-	w.tmp = putUint32s(w.tmp[:0], w.groups)
+	w.tmp = AppendUint32s(w.tmp[:0], w.groups)
 	if err := w.cw.add(seriesGroups, w.tmp, filterDelta32, 0, b, rows); err != nil {
 		return fmt.Errorf("block %d groups: %w", b, err)
 	}
@@ -332,14 +332,16 @@ func WriteSegmentParams(path string, p SegmentParams, vecs Vectors, groups []uin
 	return w.Commit()
 }
 
-func putFloats(b []byte, f []float32) []byte {
+// AppendFloat32s appends f to b as little-endian float32s.
+func AppendFloat32s(b []byte, f []float32) []byte {
 	for _, v := range f {
 		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
 	}
 	return b
 }
 
-func putUint32s(b []byte, u []uint32) []byte {
+// AppendUint32s appends u to b as little-endian uint32s.
+func AppendUint32s(b []byte, u []uint32) []byte {
 	for _, v := range u {
 		b = binary.LittleEndian.AppendUint32(b, v)
 	}

@@ -102,7 +102,7 @@ func WriteTombstonesFS(fsys FS, path string, t Tombstones) (FileRef, error) {
 	}
 	for i := 0; i < len(t.ords); i += tombBlock {
 		part := t.ords[i:min(i+tombBlock, len(t.ords))]
-		if err := cw.add(seriesTombstone, putUint32s(nil, part), filterDelta32, 0, part[0], uint32(len(part))); err != nil {
+		if err := cw.add(seriesTombstone, AppendUint32s(nil, part), filterDelta32, 0, part[0], uint32(len(part))); err != nil {
 			cw.abort()
 			return FileRef{}, fmt.Errorf("write tombstones %s: block %d: %w", path, i/tombBlock, err)
 		}
